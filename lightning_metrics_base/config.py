@@ -8,16 +8,18 @@ names the offending key.
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib
+import inspect
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 from torchmetrics import Metric, MetricCollection
 
 STAGES: tuple[str, ...] = ("train", "val", "test")
 """The stages a module can hold metrics for."""
 
-MetricsConfig = Union[Mapping[str, Any], MetricCollection, None]
+MetricsConfig = Mapping[str, Any] | MetricCollection | None
 """What `build_metrics` accepts: a flat dict, a collection, a per-stage dict, or ``None``."""
 
 # torchmetrics subpackages searched, in order, for a bare class name such as "MulticlassAccuracy".
@@ -148,15 +150,26 @@ def instantiate_spec(spec: Mapping[str, Any], key: str = "metric") -> Metric:
         raise TypeError(f"{key}: the class path must be a non-empty string, but got {path!r}.")
     cls = _import_metric_class(path, key)
     kwargs = {
-        name: instantiate_spec(value, f"{key}.{name}") if is_spec(value) else value
-        for name, value in kwargs.items()
+        name: instantiate_spec(value, f"{key}.{name}") if is_spec(value) else value for name, value in kwargs.items()
     }
     try:
         return cls(**kwargs)
     except TypeError as err:
-        raise TypeError(f"{key}: cannot build {cls.__name__} with arguments {kwargs!r}: {err}") from err
+        raise TypeError(
+            f"{key}: cannot build {cls.__name__} with arguments {kwargs!r}: {err}{_hint(cls, kwargs)}"
+        ) from err
     except ValueError as err:
-        raise ValueError(f"{key}: {cls.__name__} rejected arguments {kwargs!r}: {err}") from err
+        raise ValueError(f"{key}: {cls.__name__} rejected arguments {kwargs!r}: {err}{_hint(cls, kwargs)}") from err
+
+
+def _hint(cls: type[Metric], kwargs: Mapping[str, Any]) -> str:
+    known = [name for name in inspect.signature(cls).parameters if name not in ("args", "kwargs")]
+    for name in kwargs:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            if close:
+                return f" (did you mean {close[0]!r} instead of {name!r}?)"
+    return ""
 
 
 def _check_stages(stages: Sequence[str]) -> tuple[str, ...]:
@@ -189,12 +202,12 @@ def _build_collection(metrics: object, key: str) -> MetricCollection | None:
     if isinstance(metrics, MetricCollection):
         return _fresh_collection(metrics, key)
     if not isinstance(metrics, Mapping):
-        raise TypeError(
-            f"{key}: expected a dict of metrics or a MetricCollection, but got {type(metrics).__name__}."
-        )
+        raise TypeError(f"{key}: expected a dict of metrics or a MetricCollection, but got {type(metrics).__name__}.")
     if not metrics:
         return None
-    built = {name: _build_metric(value, _check_name(name, key)) for name, value in metrics.items()}
+    built: dict[str, Metric | MetricCollection] = {
+        name: _build_metric(value, _check_name(name, key)) for name, value in metrics.items()
+    }
     return MetricCollection(built)
 
 

@@ -40,7 +40,7 @@ class MetricStore(nn.Module):
         )
         self._cache: dict[tuple[str, int], MetricCollection] = {}
         self._load_prefix = ""
-        self.register_load_state_dict_post_hook(_drop_metric_keys)
+        self.register_load_state_dict_post_hook(_drop_metric_keys)  # type: ignore[no-untyped-call]
 
     def has(self, stage: str) -> bool:
         """Tell whether ``stage`` has metrics."""
@@ -64,7 +64,7 @@ class MetricStore(nn.Module):
     def collections(self, stage: str) -> list[MetricCollection]:
         """Every collection of ``stage``, indexed by dataloader (empty if the stage has no metrics)."""
         key = _stage_key(stage)
-        return list(self.stages[key]) if key in self.stages else []  # type: ignore[arg-type]
+        return list(self.stages[key]) if key in self.stages else []  # type: ignore[call-overload]
 
     def metrics(self) -> Iterator[Metric]:
         """Every metric held, in every stage and dataloader."""
@@ -75,7 +75,7 @@ class MetricStore(nn.Module):
         for collection in self.collections(stage):
             collection.reset()
 
-    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:  # type: ignore[override]
+    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
         """Return ``destination`` untouched: metric state is never checkpointed with the weights."""
         return OrderedDict() if destination is None else destination
 
@@ -84,7 +84,7 @@ class MetricStore(nn.Module):
         self._load_prefix = prefix
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> MetricStore:
-        super()._apply(fn, recurse)
+        super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
         for metric in self.metrics():
             _keep_full_precision(metric)
         return self

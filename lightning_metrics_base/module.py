@@ -185,7 +185,7 @@ class MetricAwareModule(LightningModule):
         inputs = batch if isinstance(batch, Tensor) else self.unpack_batch(batch)[0]
         return self(inputs)
 
-    @torch.compiler.disable  # type: ignore[misc]
+    @torch.compiler.disable  # type: ignore[untyped-decorator]
     def update_metrics(self, stage: str, preds: Any, target: Any, dataloader_idx: int = 0) -> None:
         """Feed a batch to the metrics of ``stage`` (and dataloader); call it from a step you write yourself.
 
@@ -251,7 +251,7 @@ class MetricAwareModule(LightningModule):
         self._record(stage, loss, preds, target, dataloader_idx)
         return loss
 
-    @torch.compiler.disable  # type: ignore[misc]
+    @torch.compiler.disable  # type: ignore[untyped-decorator]
     def _record(self, stage: str, loss: Tensor, preds: Any, target: Any, dataloader_idx: int) -> None:
         # Runs outside any compiled region: `self.log` cannot be traced.
         batch_size = _batch_size(target)
@@ -266,9 +266,13 @@ class MetricAwareModule(LightningModule):
             prog_bar="loss" in self.prog_bar,
         )
         if stage == "train" and self.log_train_step:
-            self.log(f"{self._loss_names[stage]}_step", loss, on_step=True, on_epoch=False, prog_bar="loss" in self.prog_bar)
+            self.log(
+                f"{self._loss_names[stage]}_step", loss, on_step=True, on_epoch=False, prog_bar="loss" in self.prog_bar
+            )
         if stage == "val" and "loss" in self.track_best and batch_size is not None:
-            sums = self._loss_sums.setdefault(dataloader_idx, [torch.zeros((), dtype=torch.float64, device=loss.device)] * 2)
+            sums = self._loss_sums.setdefault(
+                dataloader_idx, [torch.zeros((), dtype=torch.float64, device=loss.device)] * 2
+            )
             sums[0] = sums[0] + loss.double() * batch_size
             sums[1] = sums[1] + batch_size
         self.update_metrics(stage, preds.detach() if isinstance(preds, Tensor) else preds, target, dataloader_idx)
@@ -357,7 +361,7 @@ class MetricAwareModule(LightningModule):
         for name_stage in stages:
             collection = self._metric_store.get(name_stage, 0)
             if collection is not None:
-                names.update(collection.keys(keep_base=False))
+                names.update(str(key) for key in collection.keys(keep_base=False))
         return names
 
     def _higher_is_better(self, name: str) -> bool:
@@ -479,8 +483,6 @@ def _describe(value: Any) -> str:
 def _metric_object_keys(hparams: Mapping[str, Any], prefix: str = "") -> list[str]:
     keys = []
     for key, value in hparams.items():
-        if isinstance(value, (Metric, MetricCollection)):
-            keys.append(prefix + str(key))
-        elif isinstance(value, Mapping) and _metric_object_keys(value):
+        if isinstance(value, (Metric, MetricCollection)) or (isinstance(value, Mapping) and _metric_object_keys(value)):
             keys.append(prefix + str(key))
     return keys

@@ -69,7 +69,7 @@ def _flatten(
             scalars[name] = value
         elif value.ndim == 1:
             element_names = labels if labels is not None and len(labels) == value.numel() else range(value.numel())
-            for label, element in zip(element_names, value.unbind()):
+            for label, element in zip(element_names, value.unbind(), strict=True):
                 scalars[f"{name}{sep}{label}"] = element
         return
     if isinstance(value, Mapping):

@@ -1,0 +1,192 @@
+"""The hooks a subclass overrides, and the guarantees that hold whatever it overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import NUM_CLASSES, NUM_FEATURES, Classifier, classification_data, loader, make_trainer, predict_all
+from torch import Tensor
+from torch.utils.data import TensorDataset
+from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.functional import mean_absolute_error, mean_squared_error
+from torchmetrics.functional.classification import multiclass_accuracy
+from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
+
+from lightning_metrics_base import MetricAwareModule, MetricUpdateError
+
+
+class Regressor(MetricAwareModule):
+    """No `compute_loss`: the loss comes from `loss_fn`; `metric_inputs` squeezes the outputs."""
+
+    def __init__(self) -> None:
+        super().__init__({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, loss_fn=self._loss)
+        self.net = torch.nn.Linear(NUM_FEATURES, 1)
+
+    @staticmethod
+    def _loss(preds: Tensor, target: Tensor) -> Tensor:
+        return F.mse_loss(preds.squeeze(-1), target)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def metric_inputs(self, preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        return preds.squeeze(-1), target
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def regression_data(n: int, seed: int) -> TensorDataset:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, NUM_FEATURES, generator=generator)
+    return TensorDataset(x, x.sum(dim=1) + 0.1 * torch.randn(n, generator=generator))
+
+
+class OwnSteps(Classifier):
+    """A user who writes their own steps and calls `update_metrics`."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        self.update_metrics("train", logits, y)
+        return F.cross_entropy(logits, y)
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        x, y = batch
+        self.update_metrics("val", self(x), y, dataloader_idx)
+
+
+class LabelsOnly(Classifier):
+    """`metric_inputs` turns logits into labels before the metrics see them."""
+
+    def __init__(self) -> None:
+        super().__init__({"acc": MulticlassAccuracy(num_classes=NUM_CLASSES)}, lr=0.0)
+        self.seen_dtypes: set[torch.dtype] = set()
+
+    def metric_inputs(self, preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        labels = preds.argmax(dim=1)
+        self.seen_dtypes.add(labels.dtype)
+        return labels, target
+
+
+class ForgetfulHooks(Classifier):
+    """Overrides every epoch hook without calling `super()`."""
+
+    def __init__(self) -> None:
+        super().__init__(lr=0.0)
+        self.seen_in_hook: list[float] = []
+
+    def on_train_epoch_start(self) -> None:
+        pass
+
+    def on_validation_epoch_start(self) -> None:
+        pass
+
+    def on_train_epoch_end(self) -> None:
+        pass
+
+    def on_validation_epoch_end(self) -> None:
+        self.seen_in_hook.append(float(self.epoch_metrics.get("val/acc", -1.0)))
+
+
+class PoliteHooks(Classifier):
+    """Overrides an epoch hook and calls `super()`: the work must not run twice."""
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+
+
+class TestUserHooks:
+    def test_regression_with_loss_fn_and_metric_inputs(self) -> None:
+        train, val = regression_data(200, seed=1), regression_data(150, seed=2)
+        model = Regressor()
+        trainer = make_trainer(max_epochs=2)
+        trainer.fit(model, loader(train, batch_size=32), loader(val, batch_size=32))
+        preds, target = predict_all(model, val)
+        assert float(trainer.callback_metrics["val/mse"]) == pytest.approx(
+            float(mean_squared_error(preds.squeeze(-1), target)), rel=1e-6
+        )
+        assert float(trainer.callback_metrics["val/mae"]) == pytest.approx(
+            float(mean_absolute_error(preds.squeeze(-1), target)), rel=1e-6
+        )
+
+    def test_own_steps_keep_automatic_handling(self) -> None:
+        train, val = classification_data(200, seed=3), classification_data(130, seed=4)
+        model = OwnSteps(lr=0.0)
+        trainer = make_trainer()
+        trainer.fit(model, loader(train, batch_size=32), loader(val, batch_size=32))
+        for name, dataset in (("train", train), ("val", val)):
+            preds, target = predict_all(model, dataset)
+            assert float(trainer.callback_metrics[f"{name}/acc"]) == pytest.approx(
+                float(multiclass_accuracy(preds, target, num_classes=NUM_CLASSES)), abs=1e-6
+            )
+
+    def test_metric_inputs_decides_what_metrics_see(self) -> None:
+        data = classification_data(100, seed=5)
+        model = LabelsOnly()
+        trainer = make_trainer()
+        trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
+        assert model.seen_dtypes == {torch.int64}
+        preds, target = predict_all(model, data)
+        assert float(trainer.callback_metrics["val/acc"]) == pytest.approx(
+            float(multiclass_accuracy(preds, target, num_classes=NUM_CLASSES)), abs=1e-6
+        )
+
+    def test_epoch_hooks_overridden_without_super(self) -> None:
+        data = classification_data(100, seed=6)
+        model = ForgetfulHooks()
+        trainer = make_trainer(max_epochs=2, num_sanity_val_steps=1)
+        trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
+        preds, target = predict_all(model, data)
+        expected = float(multiclass_accuracy(preds, target, num_classes=NUM_CLASSES))
+        assert float(trainer.callback_metrics["train/acc"]) == pytest.approx(expected, abs=1e-6)
+        # the user's hook already sees this epoch's values; none of them is polluted by the sanity check
+        assert model.seen_in_hook == pytest.approx([-1.0, expected, expected], abs=1e-6)
+        assert not model.val_metrics["acc"].update_called  # type: ignore[index]
+
+    def test_hook_calling_super_does_the_work_once(self) -> None:
+        data = classification_data(64, seed=7)
+        model = PoliteHooks(lr=0.0)
+        trainer = make_trainer()
+        trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
+        preds, target = predict_all(model, data)
+        assert float(trainer.callback_metrics["val/acc"]) == pytest.approx(
+            float(multiclass_accuracy(preds, target, num_classes=NUM_CLASSES)), abs=1e-6
+        )
+
+    def test_predict_step_returns_forward(self) -> None:
+        data = classification_data(40, seed=8)
+        model = Classifier()
+        batches = make_trainer().predict(model, loader(data, batch_size=16))
+        assert torch.allclose(torch.cat(batches), predict_all(model, data)[0])  # type: ignore[arg-type]
+
+
+class TestRunTimeErrors:
+    def test_missing_loss(self) -> None:
+        class NoLoss(MetricAwareModule):
+            def forward(self, x: Tensor) -> Tensor:
+                return x
+
+        with pytest.raises(NotImplementedError, match=r"NoLoss.*implement `compute_loss.*`loss_fn="):
+            NoLoss().compute_loss(torch.zeros(1), torch.zeros(1))
+
+    def test_batch_that_is_not_a_pair(self) -> None:
+        with pytest.raises(TypeError, match=r"unpack_batch.*dict.*Override `unpack_batch"):
+            Classifier().unpack_batch({"x": 1})
+        with pytest.raises(TypeError, match=r"tuple of length 3"):
+            Classifier().unpack_batch((1, 2, 3))
+
+    def test_failing_update_names_stage_and_metric(self) -> None:
+        metrics = {"acc": MulticlassAccuracy(num_classes=NUM_CLASSES), "narrow": MulticlassAccuracy(num_classes=3)}
+        data = classification_data(64, seed=9)
+        with pytest.raises(MetricUpdateError, match=r"train metric 'narrow' failed to update.*shape \(32, 5\)"):
+            make_trainer().fit(Classifier(metrics), loader(data, batch_size=32))
+
+
+def test_help_states_the_contract() -> None:
+    doc = MetricAwareModule.__doc__ or ""
+    for hook in ("forward", "compute_loss", "unpack_batch", "metric_inputs", "epoch_metrics", "super()"):
+        assert hook in doc
