@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import types
 import warnings
-from collections.abc import Callable, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from lightning_metrics_base.config import STAGES, MetricsConfig, build_metrics
 from lightning_metrics_base.metric_store import MetricStore
 from lightning_metrics_base.naming import flatten_result
+from lightning_metrics_base.padding import padding_warning
 
 LossFn = Callable[[Any, Any], Tensor]
 
@@ -117,6 +120,8 @@ class MetricAwareModule(LightningModule):
         self.epoch_metrics: dict[str, Tensor] = {}
         self._loss_names = {stage: f"{stage}{log_sep}loss" for stage in STAGES}
         self._loss_sums: dict[int, list[Tensor]] = {}
+        self._padding_warned: set[tuple[str, int]] = set()
+        self._quiet_names: set[str] = set()
 
     # ------------------------------------------------------------------ hooks a subclass overrides
 
@@ -258,7 +263,7 @@ class MetricAwareModule(LightningModule):
         loss = loss.detach()
         self.log(
             self._loss_names[stage],
-            loss.float(),
+            loss,
             on_step=False,
             on_epoch=True,
             batch_size=batch_size,
@@ -287,6 +292,18 @@ class MetricAwareModule(LightningModule):
         self._metric_store.reset(stage)
         if stage == "val":
             self._loss_sums.clear()
+        if stage != "train" and self._trainer is not None and self._metric_store.has(stage):
+            self._warn_if_padded(stage)
+
+    def _warn_if_padded(self, stage: str) -> None:
+        dataloaders = self.trainer.val_dataloaders if stage == "val" else self.trainer.test_dataloaders
+        if not isinstance(dataloaders, (list, tuple)):
+            dataloaders = [dataloaders]
+        for dataloader_idx, dataloader in enumerate(dataloaders):
+            message = padding_warning(dataloader, stage, dataloader_idx)
+            if message is not None and (stage, dataloader_idx) not in self._padding_warned:
+                self._padding_warned.add((stage, dataloader_idx))
+                rank_zero_warn(message, category=UserWarning)
 
     def _end_epoch(self, stage: str) -> None:
         if self._trainer is not None and self.trainer.sanity_checking:
@@ -313,6 +330,7 @@ class MetricAwareModule(LightningModule):
         for name, (value, metric) in computed.items():
             full_name = f"{stage}{self.log_sep}{name}"
             scalars, kept = flatten_result(full_name, value, self.log_sep, _labels(metric))
+            self._silence_sync_advice(scalar_name + suffix for scalar_name in scalars)
             for scalar_name, scalar in scalars.items():
                 self.log(
                     scalar_name + suffix,
@@ -324,6 +342,17 @@ class MetricAwareModule(LightningModule):
                     prog_bar=name in self.prog_bar,
                 )
             self.epoch_metrics.update({key + suffix: tensor.detach().cpu() for key, tensor in kept.items()})
+
+    def _silence_sync_advice(self, names: Iterable[str]) -> None:
+        # Lightning advises `sync_dist=True` for epoch values logged under DDP; ours are already
+        # synced by torchmetrics, and syncing them again would add one collective per value.
+        for name in names:
+            if name not in self._quiet_names:
+                self._quiet_names.add(name)
+                warnings.filterwarnings(
+                    "ignore",
+                    message=rf"It is recommended to use `self\.log\({re.escape(repr(name))}, \.\.\., sync_dist=True\)`",
+                )
 
     def _update_best(self, several: bool) -> None:
         for name in self.track_best:
@@ -337,6 +366,7 @@ class MetricAwareModule(LightningModule):
                 higher = self._best_direction[name]
                 if best is None or (value > best if higher else value < best):
                     self.best_values[best_name] = value
+                self._silence_sync_advice([best_name])
                 self.log(best_name, self.best_values[best_name], on_epoch=True, add_dataloader_idx=False, batch_size=1)
 
     def _epoch_value(self, name: str, dataloader_idx: int, suffix: str) -> float | None:

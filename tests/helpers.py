@@ -18,13 +18,15 @@ NUM_FEATURES = 16
 NUM_CLASSES = 5
 
 
+TEACHER = torch.randn(NUM_FEATURES, NUM_CLASSES, generator=torch.Generator().manual_seed(1234))
+
+
 def classification_data(n: int, seed: int) -> TensorDataset:
     """Features with labels from a fixed noisy linear teacher, so a small model is right often, not always."""
     generator = torch.Generator().manual_seed(seed)
-    teacher = torch.randn(NUM_FEATURES, NUM_CLASSES, generator=torch.Generator().manual_seed(1234))
     x = torch.randn(n, NUM_FEATURES, generator=generator)
     noise = 2.0 * torch.randn(n, NUM_CLASSES, generator=generator)
-    y = (x @ teacher + noise).argmax(dim=1)
+    y = (x @ TEACHER + noise).argmax(dim=1)
     return TensorDataset(x, y)
 
 

@@ -1,0 +1,52 @@
+"""Detect evaluation data that a `DistributedSampler` pads with repeated samples."""
+
+from __future__ import annotations
+
+from collections.abc import Sized
+
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+
+def padding_warning(dataloader: object, stage: str, dataloader_idx: int = 0) -> str | None:
+    """Return a warning when ``dataloader``'s sampler repeats samples to split evenly, else ``None``.
+
+    `DistributedSampler` (which Lightning inserts under DDP) pads a dataset whose size does not
+    divide by the number of processes with repeated samples, and every metric then counts those
+    samples twice.
+
+    Args:
+        dataloader: the stage's dataloader.
+        stage: the stage name, quoted in the message.
+        dataloader_idx: the dataloader's index, quoted in the message.
+
+    Returns:
+        The warning text, naming the dataset size and the number of processes, or ``None``.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> data = TensorDataset(torch.zeros(301, 2))
+        >>> sampler = DistributedSampler(data, num_replicas=2, rank=0, shuffle=False)
+        >>> print(padding_warning(DataLoader(data, sampler=sampler), "val"))  # doctest: +ELLIPSIS
+        val dataloader 0: its 301 samples do not split evenly across 2 processes; ...
+        >>> padding_warning(DataLoader(data), "val") is None
+        True
+    """
+    if not isinstance(dataloader, DataLoader):
+        return None
+    sampler = dataloader.sampler
+    if not isinstance(sampler, DistributedSampler) or sampler.drop_last:
+        return None
+    dataset = sampler.dataset
+    if not isinstance(dataset, Sized):
+        return None
+    size, processes = len(dataset), sampler.num_replicas
+    if size % processes == 0:
+        return None
+    repeated = sampler.total_size - size
+    return (
+        f"{stage} dataloader {dataloader_idx}: its {size} samples do not split evenly across {processes}"
+        f" processes; DistributedSampler repeats {repeated} of them, and the {stage} metrics count those"
+        f" twice. Use a dataset size divisible by {processes}, or evaluate on one process for exact values."
+    )

@@ -1,0 +1,82 @@
+"""Two CPU processes (gloo): every epoch value equals the full-data value over both ranks' samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from helpers import NUM_CLASSES, TEACHER, Classifier, classification_data, loader, make_trainer, predict_all
+from torch.utils.data import TensorDataset
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+
+def split_difficulty(n: int, seed: int) -> TensorDataset:
+    """Even indices (rank 0 under an unshuffled DistributedSampler) keep their labels; odd ones get random labels."""
+    x, y = classification_data(n, seed).tensors
+    y = y.clone()
+    y[1::2] = torch.randint(0, NUM_CLASSES, (n // 2,), generator=torch.Generator().manual_seed(seed))
+    return TensorDataset(x, y)
+
+
+def accuracy(model: torch.nn.Module, dataset: TensorDataset, index: Any = slice(None)) -> float:
+    preds, target = predict_all(model, dataset)
+    return float(multiclass_accuracy(preds[index], target[index], num_classes=NUM_CLASSES))
+
+
+def f1(model: torch.nn.Module, dataset: TensorDataset) -> float:
+    preds, target = predict_all(model, dataset)
+    return float(multiclass_f1_score(preds, target, num_classes=NUM_CLASSES, average="macro"))
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[Classifier, TensorDataset, TensorDataset, dict[str, float], dict[str, float]]:
+    torch.manual_seed(0)
+    train, val = split_difficulty(512, seed=11), split_difficulty(400, seed=12)
+    model = Classifier(lr=0.0)  # frozen: train values are comparable with one reference
+    with torch.no_grad():  # start from the teacher, so the easy and the noisy halves score differently
+        model.net.weight.copy_(TEACHER.T)
+        model.net.bias.zero_()
+    trainer = make_trainer(devices=2, strategy="ddp_spawn", max_epochs=2)
+    trainer.fit(model, loader(train, batch_size=32, shuffle=True), loader(val, batch_size=32))
+    fitted = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    tester = make_trainer(devices=2, strategy="ddp_spawn")
+    tester.test(model, loader(val, batch_size=48), verbose=False)
+    tested = {name: float(value) for name, value in tester.callback_metrics.items()}
+    return model, train, val, fitted, tested
+
+
+class TestDDP:
+    def test_data_makes_rank_values_differ(self, trained: Any) -> None:
+        model, train, val, *_ = trained
+        for dataset in (train, val):
+            assert abs(accuracy(model, dataset, slice(0, None, 2)) - accuracy(model, dataset)) > 0.05
+
+    def test_train_val_and_test_values_are_global(self, trained: Any) -> None:
+        model, train, val, fitted, tested = trained
+        assert fitted["train/acc"] == pytest.approx(accuracy(model, train), abs=1e-6)
+        assert fitted["train/f1"] == pytest.approx(f1(model, train), abs=1e-6)
+        assert fitted["val/acc"] == pytest.approx(accuracy(model, val), abs=1e-6)
+        assert fitted["val/f1"] == pytest.approx(f1(model, val), abs=1e-6)
+        assert tested["test/acc"] == pytest.approx(accuracy(model, val), abs=1e-6)
+        assert tested["test/f1"] == pytest.approx(f1(model, val), abs=1e-6)
+
+    def test_loss_is_the_global_sample_weighted_mean(self, trained: Any) -> None:
+        model, _, val, _, tested = trained
+        preds, target = predict_all(model, val)
+        assert tested["test/loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(preds, target)), abs=1e-5)
+
+
+def test_uneven_eval_data_warns_once_naming_sizes() -> None:
+    from torch.utils.data import DataLoader
+    from torch.utils.data.distributed import DistributedSampler
+
+    data = classification_data(301, seed=13)
+    sampler = DistributedSampler(data, num_replicas=2, rank=0, shuffle=False)
+    padded = DataLoader(data, batch_size=50, sampler=sampler)
+    trainer = make_trainer(use_distributed_sampler=False)
+    model = Classifier()
+    with pytest.warns(UserWarning, match=r"test dataloader 0: its 301 samples .* 2 processes") as record:
+        trainer.test(model, padded, verbose=False)
+        trainer.test(model, padded, verbose=False)
+    assert sum("301 samples" in str(warning.message) for warning in record) == 1
