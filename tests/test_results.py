@@ -1,0 +1,111 @@
+"""Non-scalar results: per-element scalars, dict keys, matrices kept whole; list states reset every epoch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import NUM_CLASSES, Classifier, RecordingLogger, classification_data, loader, make_trainer, predict_all
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassAveragePrecision,
+    MulticlassConfusionMatrix,
+    MulticlassROC,
+)
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
+from torchmetrics.wrappers import ClasswiseWrapper
+
+LABELS = ["ant", "bee", "cat", "dog", "eel"]
+
+
+class MeanAndMax(Metric):
+    """A metric whose result is a dict."""
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
+        self.add_state("largest", torch.tensor(float("-inf")), dist_reduce_fx="max")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        top = preds.max(dim=1).values
+        self.total += top.sum()
+        self.count += top.numel()
+        self.largest = torch.maximum(self.largest, top.max())
+
+    def compute(self) -> dict[str, Tensor]:
+        return {"mean": self.total / self.count, "max": self.largest}
+
+
+class TestNonScalarResults:
+    def test_every_shape_is_logged_or_kept(self) -> None:
+        metrics = {
+            "per_class": MulticlassAccuracy(num_classes=NUM_CLASSES, average=None),
+            "classwise": ClasswiseWrapper(MulticlassAccuracy(num_classes=NUM_CLASSES, average=None), labels=LABELS),
+            "confmat": MulticlassConfusionMatrix(num_classes=NUM_CLASSES),
+            "roc": MulticlassROC(num_classes=NUM_CLASSES, thresholds=11),
+            "top": MeanAndMax(),
+        }
+        val = classification_data(230, seed=41)
+        logger = RecordingLogger()
+        model = Classifier({"val": metrics})
+        trainer = make_trainer(logger=logger)
+        trainer.fit(model, loader(classification_data(64, seed=42)), loader(val, batch_size=32))
+
+        preds, target = predict_all(model, val)
+        per_class = multiclass_accuracy(preds, target, num_classes=NUM_CLASSES, average=None)
+        logged = trainer.callback_metrics
+        for index, label in enumerate(LABELS):
+            assert float(logged[f"val/per_class/{index}"]) == pytest.approx(float(per_class[index]), abs=1e-6)
+            assert float(logged[f"val/classwise/multiclassaccuracy_{label}"]) == pytest.approx(
+                float(per_class[index]), abs=1e-6
+            )
+        top = preds.max(dim=1).values
+        assert float(logged["val/top/mean"]) == pytest.approx(float(top.mean()), abs=1e-5)
+        assert float(logged["val/top/max"]) == pytest.approx(float(top.max()), abs=1e-6)
+
+        confmat = model.epoch_metrics["val/confmat"]
+        assert confmat.shape == (NUM_CLASSES, NUM_CLASSES) and int(confmat.sum()) == len(val)
+        assert torch.equal(confmat, multiclass_confusion_matrix(preds, target, num_classes=NUM_CLASSES))
+        assert confmat.device.type == "cpu" and not confmat.requires_grad
+        assert model.epoch_metrics["val/roc/0"].shape == (NUM_CLASSES, 11)  # fpr, kept for plots
+        assert not any(name.startswith(("val/confmat", "val/roc")) for name in logger.names())
+        assert torch.equal(model.epoch_metrics["val/per_class"], per_class)
+
+
+class ListStateProbe(Classifier):
+    """Records, after every epoch end, how many batches the list-state metrics still hold."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            {
+                "auroc": MulticlassAUROC(num_classes=NUM_CLASSES, thresholds=None),
+                "ap": MulticlassAveragePrecision(num_classes=NUM_CLASSES, thresholds=None),
+            },
+            lr=0.01,
+        )
+        self.left_over: list[int] = []
+
+    def _held(self, stage: str) -> int:
+        collection = getattr(self, f"{stage}_metrics")
+        return sum(len(metric.preds) for metric in collection.values(copy_state=False))
+
+    def on_train_epoch_end(self) -> None:
+        self.left_over.append(self._held("train"))
+
+    def on_validation_epoch_end(self) -> None:
+        self.left_over.append(self._held("val"))
+
+
+def test_list_states_are_emptied_every_epoch() -> None:
+    model = ListStateProbe()
+    data = classification_data(96, seed=43)
+    trainer = make_trainer(max_epochs=20, num_sanity_val_steps=1)
+    trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
+    assert len(model.left_over) == 41  # sanity check + 20 train + 20 val epoch ends
+    assert model.left_over == [0] * 41
+    assert "val/auroc" in trainer.callback_metrics and "train/ap" in trainer.callback_metrics
