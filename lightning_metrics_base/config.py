@@ -11,6 +11,7 @@ import copy
 import difflib
 import importlib
 import inspect
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -77,6 +78,7 @@ def build_metrics(
         False
     """
     stages = _check_stages(stages)
+    metrics = _plain(metrics)
     if metrics is None:
         return {}
     if isinstance(metrics, MetricCollection):
@@ -160,6 +162,15 @@ def instantiate_spec(spec: Mapping[str, Any], key: str = "metric") -> Metric:
         ) from err
     except ValueError as err:
         raise ValueError(f"{key}: {cls.__name__} rejected arguments {kwargs!r}: {err}{_hint(cls, kwargs)}") from err
+
+
+def _plain(value: Any) -> Any:
+    # OmegaConf containers (a Hydra config) become plain dicts and lists, which metric constructors
+    # check for; omegaconf is only consulted when the caller has already imported it.
+    omegaconf = sys.modules.get("omegaconf")
+    if omegaconf is not None and isinstance(value, (omegaconf.DictConfig, omegaconf.ListConfig)):
+        return omegaconf.OmegaConf.to_container(value, resolve=True)
+    return value
 
 
 def _hint(cls: type[Metric], kwargs: Mapping[str, Any]) -> str:

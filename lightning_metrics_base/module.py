@@ -17,6 +17,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from lightning_metrics_base.config import STAGES, MetricsConfig, build_metrics
+from lightning_metrics_base.figures import figure_loggers, log_figure, wants_figure
 from lightning_metrics_base.metric_store import MetricStore
 from lightning_metrics_base.naming import flatten_result
 from lightning_metrics_base.padding import padding_warning
@@ -65,6 +66,9 @@ class MetricAwareModule(LightningModule):
         log_train_step: also log per-step train values as ``train/{name}_step``.
         track_best: metric names (or ``"loss"``) whose best validation value so far is logged
             as ``val/{name}_best``.
+        log_figures: draw results of two or more dimensions (confusion matrices, curves) with the
+            metric's own ``plot()`` at epoch end and send them to every logger that accepts figures
+            (TensorBoard, loggers with ``log_image``); needs matplotlib, and is skipped without it.
 
     Raises:
         TypeError: a bad ``metrics`` container or value (see `build_metrics`), or a bad option type.
@@ -103,6 +107,7 @@ class MetricAwareModule(LightningModule):
         prog_bar: Sequence[str] = ("loss",),
         log_train_step: bool = False,
         track_best: Sequence[str] = (),
+        log_figures: bool = True,
     ) -> None:
         super().__init__()
         if loss_fn is not None and not callable(loss_fn):
@@ -113,6 +118,7 @@ class MetricAwareModule(LightningModule):
         self.loss_fn = loss_fn
         self.log_sep = log_sep
         self.log_train_step = bool(log_train_step)
+        self.log_figures = bool(log_figures)
         self.prog_bar = frozenset(_check_names(prog_bar, "prog_bar", self._metric_names()))
         self.track_best = tuple(_check_names(track_best, "track_best", self._metric_names("val")))
         self._best_direction = {name: self._higher_is_better(name) for name in self.track_best}
@@ -327,7 +333,10 @@ class MetricAwareModule(LightningModule):
         }
 
     def _log_epoch_values(self, stage: str, computed: Mapping[str, tuple[Any, Metric]], suffix: str) -> None:
+        draw_on = figure_loggers(self.trainer.loggers) if self.log_figures and self.trainer.is_global_zero else []
         for name, (value, metric) in computed.items():
+            if draw_on and wants_figure(value):
+                log_figure(draw_on, f"{stage}{self.log_sep}{name}{suffix}", metric, value, self.trainer.global_step)
             full_name = f"{stage}{self.log_sep}{name}"
             scalars, kept = flatten_result(full_name, value, self.log_sep, _labels(metric))
             self._silence_sync_advice(scalar_name + suffix for scalar_name in scalars)

@@ -1,0 +1,73 @@
+"""Draw results that are not scalars (confusion matrices, curves) and send them to the loggers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from lightning.pytorch.loggers import Logger
+from torch import Tensor
+from torchmetrics import Metric
+
+
+def matplotlib_available() -> bool:
+    """Tell whether matplotlib (the ``plot`` extra) can be imported."""
+    try:
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def wants_figure(value: Any) -> bool:
+    """Tell whether a result is drawn rather than logged: a tensor of 2+ dimensions, or a curve.
+
+    Example:
+        >>> import torch
+        >>> wants_figure(torch.eye(3)), wants_figure(torch.ones(3)), wants_figure((torch.ones(3), torch.ones(3)))
+        (True, False, True)
+    """
+    if isinstance(value, Tensor):
+        return value.ndim >= 2
+    return isinstance(value, (tuple, list)) and len(value) > 0
+
+
+def figure_loggers(loggers: Iterable[Logger]) -> list[Logger]:
+    """The loggers that accept figures: TensorBoard (``add_figure``) and those with ``log_image`` (e.g. W&B)."""
+    return [
+        logger
+        for logger in loggers
+        if hasattr(logger, "log_image") or hasattr(getattr(logger, "experiment", None), "add_figure")
+    ]
+
+
+def log_figure(loggers: Iterable[Logger], tag: str, metric: Metric, value: Any, step: int) -> bool:
+    """Draw ``value`` with the metric's own ``plot()`` and send the figure to every logger that accepts one.
+
+    Args:
+        loggers: the trainer's loggers (already filtered with `figure_loggers`).
+        tag: the figure's name, e.g. ``"val/confmat"``.
+        metric: the metric that computed ``value``; its ``plot`` draws it.
+        value: what the metric's ``compute()`` returned.
+        step: the global step the figure belongs to.
+
+    Returns:
+        Whether a figure was drawn (``False`` without matplotlib or when the metric cannot plot).
+    """
+    if not matplotlib_available():
+        return False
+    import matplotlib.pyplot as plt
+
+    try:
+        figure, _ = metric.plot(value)
+    except (NotImplementedError, TypeError, ValueError, AttributeError):
+        return False
+    try:
+        for logger in loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image(key=tag, images=[figure], step=step)
+            else:
+                logger.experiment.add_figure(tag, figure, global_step=step)  # type: ignore[attr-defined]
+    finally:
+        plt.close(figure)
+    return True
