@@ -74,7 +74,8 @@ def build_metrics(
         ... })
         >>> sorted(built), sorted(built["val"].keys())
         (['test', 'train', 'val'], ['acc', 'f1'])
-        >>> built["train"]["acc"] is built["val"]["acc"]
+        >>> train, val = built["train"], built["val"]
+        >>> train["acc"] is val["acc"]
         False
     """
     stages = _check_stages(stages)

@@ -1,0 +1,30 @@
+"""Every Python example in the README and the docs runs (blocks of one page share a namespace)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def python_blocks(page: Path) -> list[str]:
+    return PYTHON_BLOCK.findall(page.read_text())
+
+
+def test_every_page_with_code_is_collected() -> None:
+    with_code = {page.name for page in PAGES if python_blocks(page)}
+    assert {"README.md", "index.md", "configuring.md", "logging.md", "migrating.md"} <= with_code
+
+
+@pytest.mark.parametrize("page", [page for page in PAGES if python_blocks(page)], ids=lambda page: page.name)
+def test_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # examples use paths relative to the repository, e.g. docs/examples/
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    for index, block in enumerate(python_blocks(page)):
+        code = compile(block, f"{page.name}[block {index}]", "exec")
+        exec(code, namespace)
