@@ -90,6 +90,72 @@ class MetricStore(nn.Module):
         return self
 
 
+def compute_collection(collection: MetricCollection) -> dict[str, tuple[Any, Metric]]:
+    """Compute every metric of ``collection``, syncing each compute group's state once.
+
+    Metrics of one compute group (accuracy, precision, recall and F1 of one task) share their
+    state; torchmetrics would gather it across processes once per metric. Here the group's first
+    metric gathers it, every member computes from the gathered state without syncing again, and
+    the local state is restored so accumulation can go on.
+
+    Args:
+        collection: the collection to compute.
+
+    Returns:
+        ``{name: (result, metric)}`` with the names the collection gives its metrics.
+
+    Example:
+        >>> import torch
+        >>> from torchmetrics.classification import MulticlassAccuracy, MulticlassRecall
+        >>> collection = MetricCollection({"acc": MulticlassAccuracy(3), "recall": MulticlassRecall(3)})
+        >>> collection.update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 2]))
+        >>> {name: round(float(value), 4) for name, (value, _) in compute_collection(collection).items()}
+        {'acc': 0.8333, 'recall': 0.8333}
+    """
+    metrics = dict(collection.items(keep_base=True, copy_state=False))
+    names = {base: str(full) for base, full in zip(metrics, collection.keys(keep_base=False), strict=True)}
+    groups = [list(group) for group in collection.compute_groups.values()] if collection._groups_checked else []
+    grouped = {name for group in groups for name in group}
+    groups += [[name] for name in metrics if name not in grouped]
+    results: dict[str, tuple[Any, Metric]] = {}
+    for group in groups:
+        synced = _gather_state(metrics[group[0]])
+        for name in group:
+            results[names[name]] = (_compute_from(metrics[name], synced), metrics[name])
+    collection._compute_groups_create_state_ref()
+    return {names[name]: results[names[name]] for name in metrics}
+
+
+def _gather_state(leader: Metric) -> dict[str, Any] | None:
+    # The synced state of a group, or None when there is nothing to sync (one process, or a metric
+    # built with sync_on_compute=False).
+    leader.sync(
+        dist_sync_fn=leader.dist_sync_fn,
+        process_group=leader.process_group,
+        should_sync=leader._to_sync,
+        distributed_available=leader.distributed_available_fn,
+    )
+    if not leader._is_synced:
+        return None
+    synced = {name: getattr(leader, name) for name in leader._defaults}
+    leader.unsync()
+    return synced
+
+
+def _compute_from(metric: Metric, synced: dict[str, Any] | None) -> Any:
+    local = {name: getattr(metric, name) for name in synced} if synced is not None else {}
+    to_sync = metric._to_sync
+    try:
+        for name, value in (synced or {}).items():
+            setattr(metric, name, value)
+        metric._to_sync = False
+        return metric.compute()
+    finally:
+        metric._to_sync = to_sync
+        for name, value in local.items():
+            setattr(metric, name, value)
+
+
 def _stage_key(stage: str) -> str:
     return f"{stage}_metrics"
 

@@ -18,21 +18,24 @@ from torchmetrics import Metric, MetricCollection
 
 from lightning_metrics_base.config import STAGES, MetricsConfig, build_metrics
 from lightning_metrics_base.figures import figure_loggers, log_figure, wants_figure
-from lightning_metrics_base.metric_store import MetricStore
+from lightning_metrics_base.metric_store import MetricStore, compute_collection
 from lightning_metrics_base.naming import flatten_result
 from lightning_metrics_base.padding import padding_warning
 
 LossFn = Callable[[Any, Any], Tensor]
 
-# Lightning hook -> (stage, what our side does). Subclass overrides of these are wrapped, so our
-# work happens even when the override does not call `super()`.
-_EPOCH_HOOKS: dict[str, tuple[str, str]] = {
-    "on_train_epoch_start": ("train", "start"),
-    "on_validation_epoch_start": ("val", "start"),
-    "on_test_epoch_start": ("test", "start"),
-    "on_train_epoch_end": ("train", "end"),
-    "on_validation_epoch_end": ("val", "end"),
-    "on_test_epoch_end": ("test", "end"),
+# Lightning hooks the module does work in. Subclass overrides of these are wrapped so the module's
+# work runs first, whether or not the override calls `super()`; the work is idempotent, so an
+# override that does call `super()` is fine too.
+_OWN_WORK: dict[str, Callable[..., None]] = {
+    "on_train_epoch_start": lambda module: module._start_epoch("train"),
+    "on_validation_epoch_start": lambda module: module._start_epoch("val"),
+    "on_test_epoch_start": lambda module: module._start_epoch("test"),
+    "on_train_epoch_end": lambda module: module._end_epoch("train"),
+    "on_validation_epoch_end": lambda module: module._end_epoch("val"),
+    "on_test_epoch_end": lambda module: module._end_epoch("test"),
+    "on_save_checkpoint": lambda module, checkpoint: module._save_best(checkpoint),
+    "on_load_checkpoint": lambda module, checkpoint: module._load_best(checkpoint),
 }
 _CHECKPOINT_KEY = "lightning_metrics_base"
 
@@ -122,6 +125,10 @@ class MetricAwareModule(LightningModule):
         self.prog_bar = frozenset(_check_names(prog_bar, "prog_bar", self._metric_names()))
         self.track_best = tuple(_check_names(track_best, "track_best", self._metric_names("val")))
         self._best_direction = {name: self._higher_is_better(name) for name in self.track_best}
+        self._loss_step_in_prog_bar = self.log_train_step and "loss" in self.prog_bar
+        self._metric_step_in_prog_bar = self.log_train_step and bool(
+            self.prog_bar & (self._metric_names("train") - {"loss"})
+        )
         self.best_values: dict[str, float] = {}
         self.epoch_metrics: dict[str, Tensor] = {}
         self._loss_names = {stage: f"{stage}{log_sep}loss" for stage in STAGES}
@@ -201,24 +208,14 @@ class MetricAwareModule(LightningModule):
         """Feed a batch to the metrics of ``stage`` (and dataloader); call it from a step you write yourself.
 
         ``preds`` and ``target`` go through ``metric_inputs`` first. With ``log_train_step`` the train
-        values of this batch are logged as ``train/{name}_step``. Epoch-end compute, logging and
-        reset happen on their own.
+        values of this batch are logged as ``train/{name}_step`` on the steps whose values reach the
+        loggers (every ``log_every_n_steps``), or on every step for names in ``prog_bar``.
+        Epoch-end compute, logging and reset happen on their own.
 
         Raises:
             MetricUpdateError: a metric rejected the inputs; the message names the stage and metric.
         """
-        collection = self._metric_store.get(stage, dataloader_idx)
-        if collection is None:
-            return
-        preds, target = self.metric_inputs(preds, target)
-        preds, target = _for_metrics(preds), _for_metrics(target)
-        try:
-            if stage == "train" and self.log_train_step:
-                self._log_step_values(collection(preds, target))
-            else:
-                collection.update(preds, target)
-        except Exception as err:
-            raise self._update_error(stage, dataloader_idx, collection, preds, target, err) from err
+        self._update(stage, preds, target, dataloader_idx, stage == "train" and self._train_values_wanted())
 
     # ------------------------------------------------------------------ Lightning epoch hooks
 
@@ -248,10 +245,10 @@ class MetricAwareModule(LightningModule):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for hook, (stage, when) in _EPOCH_HOOKS.items():
+        for hook, own_work in _OWN_WORK.items():
             user_hook = cls.__dict__.get(hook)
-            if callable(user_hook) and not getattr(user_hook, "_runs_metric_epoch_work", False):
-                setattr(cls, hook, _with_epoch_work(user_hook, stage, when))
+            if callable(user_hook) and not getattr(user_hook, "_runs_own_work", False):
+                setattr(cls, hook, _after_own_work(user_hook, own_work))
 
     # ------------------------------------------------------------------ internals
 
@@ -276,9 +273,14 @@ class MetricAwareModule(LightningModule):
             sync_dist=True,
             prog_bar="loss" in self.prog_bar,
         )
-        if stage == "train" and self.log_train_step:
+        step_values = stage == "train" and self._train_values_wanted()
+        if step_values or (stage == "train" and self._loss_step_in_prog_bar):
             self.log(
-                f"{self._loss_names[stage]}_step", loss, on_step=True, on_epoch=False, prog_bar="loss" in self.prog_bar
+                f"{self._loss_names[stage]}_step",
+                loss,
+                on_step=True,
+                on_epoch=False,
+                prog_bar=self._loss_step_in_prog_bar,
             )
         if stage == "val" and "loss" in self.track_best and batch_size is not None:
             sums = self._loss_sums.setdefault(
@@ -286,11 +288,40 @@ class MetricAwareModule(LightningModule):
             )
             sums[0] = sums[0] + loss.double() * batch_size
             sums[1] = sums[1] + batch_size
-        self.update_metrics(stage, preds.detach() if isinstance(preds, Tensor) else preds, target, dataloader_idx)
+        self._update(stage, preds.detach() if isinstance(preds, Tensor) else preds, target, dataloader_idx, step_values)
+
+    def _update(self, stage: str, preds: Any, target: Any, dataloader_idx: int, step_values: bool) -> None:
+        collection = self._metric_store.get(stage, dataloader_idx)
+        if collection is None:
+            return
+        preds, target = self.metric_inputs(preds, target)
+        preds, target = _for_metrics(preds), _for_metrics(target)
+        try:
+            if step_values:
+                # `forward` updates the epoch state and returns this batch's values
+                self._log_step_values(collection(preds, target))
+            else:
+                collection.update(preds, target)
+        except Exception as err:
+            raise self._update_error(stage, dataloader_idx, collection, preds, target, err) from err
+
+    def _train_values_wanted(self) -> bool:
+        # Per-step values cost a metric `forward` and a `self.log` each; compute them only when a
+        # logger will receive them (Lightning sends step values every `log_every_n_steps`) or when
+        # the progress bar shows them.
+        if not self.log_train_step:
+            return False
+        if self._metric_step_in_prog_bar or self._trainer is None or getattr(self._trainer, "fast_dev_run", False):
+            return True
+        connector = getattr(self._trainer, "_logger_connector", None)
+        return bool(getattr(connector, "should_update_logs", True))
 
     def _log_step_values(self, values: Mapping[str, Any]) -> None:
         for name, value in values.items():
-            scalars, _ = flatten_result(f"train{self.log_sep}{name}_step", value, self.log_sep)
+            step_name = f"train{self.log_sep}{name}_step"
+            scalars = {step_name: value} if isinstance(value, Tensor) and value.ndim == 0 else None
+            if scalars is None:
+                scalars, _ = flatten_result(step_name, value, self.log_sep)
             for full_name, scalar in scalars.items():
                 self.log(full_name, scalar, on_step=True, on_epoch=False, prog_bar=name in self.prog_bar)
 
@@ -321,16 +352,11 @@ class MetricAwareModule(LightningModule):
             if not _was_updated(collection):
                 continue
             suffix = f"/dataloader_idx_{dataloader_idx}" if several else ""
-            computed = self._compute(stage, collection)
+            computed = compute_collection(collection)
             collection.reset()
             self._log_epoch_values(stage, computed, suffix)
         if stage == "val" and self.track_best:
             self._update_best(several)
-
-    def _compute(self, stage: str, collection: MetricCollection) -> dict[str, tuple[Any, Metric]]:
-        return {
-            name: (metric.compute(), metric) for name, metric in collection.items(keep_base=False, copy_state=False)
-        }
 
     def _log_epoch_values(self, stage: str, computed: Mapping[str, tuple[Any, Metric]], suffix: str) -> None:
         draw_on = figure_loggers(self.trainer.loggers) if self.log_figures and self.trainer.is_global_zero else []
@@ -365,7 +391,7 @@ class MetricAwareModule(LightningModule):
 
     def _update_best(self, several: bool) -> None:
         for name in self.track_best:
-            for dataloader_idx in range(max(len(self._metric_store.collections("val")), 1)):
+            for dataloader_idx in range(max(len(self._metric_store.collections("val")), self._num_dataloaders("val"))):
                 suffix = f"/dataloader_idx_{dataloader_idx}" if several else ""
                 value = self._epoch_value(name, dataloader_idx, suffix)
                 if value is None:
@@ -435,10 +461,16 @@ class MetricAwareModule(LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Called when saving a checkpoint; stores the best validation values of ``track_best``."""
-        checkpoint[_CHECKPOINT_KEY] = {"best_values": dict(self.best_values)}
+        self._save_best(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Called when loading a checkpoint; restores the best validation values of ``track_best``."""
+        self._load_best(checkpoint)
+
+    def _save_best(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[_CHECKPOINT_KEY] = {"best_values": dict(self.best_values)}
+
+    def _load_best(self, checkpoint: dict[str, Any]) -> None:
         self.best_values.update(checkpoint.get(_CHECKPOINT_KEY, {}).get("best_values", {}))
 
     def save_hyperparameters(
@@ -469,16 +501,13 @@ class MetricAwareModule(LightningModule):
             )
 
 
-def _with_epoch_work(user_hook: Callable[..., None], stage: str, when: str) -> Callable[..., None]:
+def _after_own_work(user_hook: Callable[..., None], own_work: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(user_hook)
     def hook(self: MetricAwareModule, *args: Any, **kwargs: Any) -> None:
-        if when == "start":
-            self._start_epoch(stage)
-        else:
-            self._end_epoch(stage)
+        own_work(self, *args, **kwargs)
         user_hook(self, *args, **kwargs)
 
-    hook._runs_metric_epoch_work = True  # type: ignore[attr-defined]
+    hook._runs_own_work = True  # type: ignore[attr-defined]
     return hook
 
 

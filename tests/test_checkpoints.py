@@ -102,6 +102,16 @@ class FrozenEasyFirst(Classifier):
         super().__init__(lr=lr, track_best=("acc", "loss"))
 
 
+class OwnCheckpointHooks(FrozenEasyFirst):
+    """Overrides the checkpoint hooks without calling `super()`."""
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["mine"] = 1
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.mine = checkpoint["mine"]
+
+
 def easy_first(model: torch.nn.Module, n: int, seed: int) -> Any:
     """Validation data ordered so the first batch is all correct: the sanity check would score 1.0."""
     dataset = classification_data(n, seed)
@@ -125,9 +135,10 @@ class TestTrackBest:
         assert logger.values("val/acc_best") == pytest.approx([max(accs[: i + 1]) for i in range(4)], abs=1e-6)
         assert logger.values("val/loss_best") == pytest.approx([min(losses[: i + 1]) for i in range(4)], rel=1e-5)
 
-    def test_best_survives_a_resume(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("module", [FrozenEasyFirst, OwnCheckpointHooks])
+    def test_best_survives_a_resume(self, tmp_path: Path, module: type[FrozenEasyFirst]) -> None:
         torch.manual_seed(4)
-        model = FrozenEasyFirst(lr=0.2)
+        model = module(lr=0.2)
         train, val = loader(classification_data(256, seed=55), batch_size=16), loader(classification_data(200, 56))
         logger = RecordingLogger()
         checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True)
@@ -135,7 +146,7 @@ class TestTrackBest:
         first.fit(model, train, val)
         before = logger.values("val/acc")
 
-        resumed_model = FrozenEasyFirst(lr=0.0)
+        resumed_model = module(lr=0.0)
         resumed_logger = RecordingLogger()
         second = make_trainer(max_epochs=3, logger=resumed_logger)
         x, y = classification_data(200, 57).tensors

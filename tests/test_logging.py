@@ -153,6 +153,31 @@ class TestLoggedNames:
             [float(multiclass_accuracy(preds, target, num_classes=NUM_CLASSES))], abs=1e-6
         )
 
+    def test_log_train_step_follows_log_every_n_steps(self) -> None:
+        logger = RecordingLogger()
+        dataset = classification_data(160, seed=9)
+        model = Classifier(lr=0.0, log_train_step=True, prog_bar=())
+        trainer = make_trainer(logger=logger, log_every_n_steps=2)
+        trainer.fit(model, loader(dataset, batch_size=32), loader(dataset, batch_size=32))
+        preds, target = predict_all(model, dataset)
+        logged = [(step, metrics["train/acc_step"]) for step, metrics in logger.records if "train/acc_step" in metrics]
+        expected = [
+            (
+                i,
+                float(
+                    multiclass_accuracy(
+                        preds[32 * i : 32 * i + 32], target[32 * i : 32 * i + 32], num_classes=NUM_CLASSES
+                    )
+                ),
+            )
+            for i in (1, 3)  # Lightning sends step values to loggers on every second step
+        ]
+        assert [step for step, _ in logged] == [step for step, _ in expected]
+        assert [value for _, value in logged] == pytest.approx([value for _, value in expected], abs=1e-6)
+        assert logger.values("train/acc") == pytest.approx(
+            [float(multiclass_accuracy(preds, target, num_classes=NUM_CLASSES))], abs=1e-6
+        )
+
     def test_no_metrics_logs_only_the_loss(self) -> None:
         logger = RecordingLogger()
         data = loader(classification_data(64, seed=8), batch_size=32)

@@ -1,0 +1,41 @@
+"""Smoke runs of the benchmarks at a tiny size: they run and report; no timing is asserted."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_overhead_benchmark_reports_every_ratio() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_overhead.py"), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for label in (
+        "ours(log_train_step)/best",
+        "ours(log_train_step)/typical",
+        "ours(default)/lean",
+        "ours(default)/bare",
+    ):
+        assert re.search(rf"{re.escape(label)}\s+\d+\.\d+\s+\(min", result.stdout), label
+    assert "16 metrics" in result.stdout and "compute-heavy" in result.stdout
+
+
+def test_collective_counts_sync_once_per_compute_group() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "count_collectives.py"), "ours", "lean"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    gathers = {
+        name: float(count)
+        for name, count in re.findall(r"RESULT (\w+): per epoch:.*?all_gather ([\d.]+)", result.stdout)
+    }
+    # 2 stages x 4 shared states x 2 gathers (sizes, data) for ours; 4 metrics x that for the lean code
+    assert gathers == {"Ours": 16.0, "Lean": 64.0}
