@@ -121,14 +121,18 @@ class Bare(HandWritten):
         self.loss_step("val", batch)
 
 
-class BestPractice(HandWritten):
-    """One collection per stage, `forward` in train, `update` in val, the collection given to `log_dict`."""
+class PerStageCollections(HandWritten):
+    """One `MetricCollection` per stage, prefixed with the stage."""
 
     def __init__(self, metrics: dict[str, Metric], heavy: bool = False) -> None:
         super().__init__(heavy)
         collection = MetricCollection(metrics)
         self.train_metrics = collection.clone(prefix="train/")
         self.val_metrics = collection.clone(prefix="val/")
+
+
+class BestPractice(PerStageCollections):
+    """`forward` in train, `update` in val, the collection given to `log_dict`."""
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         loss, logits, y = self.loss_step("train", batch)
@@ -168,14 +172,8 @@ class Typical(HandWritten):
             self.log(f"val/{name}", metric, on_step=False, on_epoch=True)
 
 
-class Lean(HandWritten):
-    """The leanest correct code: `update()` through one collection per stage; compute, log, reset per epoch."""
-
-    def __init__(self, metrics: dict[str, Metric], heavy: bool = False) -> None:
-        super().__init__(heavy)
-        collection = MetricCollection(metrics)
-        self.train_metrics = collection.clone(prefix="train/")
-        self.val_metrics = collection.clone(prefix="val/")
+class Lean(PerStageCollections):
+    """The leanest correct code: `update()` every step; compute, log and reset once per epoch."""
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         loss, logits, y = self.loss_step("train", batch)

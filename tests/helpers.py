@@ -108,3 +108,11 @@ def predict_all(model: torch.nn.Module, dataset: TensorDataset) -> tuple[Tensor,
     model.eval()
     x, y = dataset.tensors
     return model(x), y
+
+
+def full_data_accuracy(model: torch.nn.Module, dataset: TensorDataset) -> float:
+    """The reference: macro accuracy over a whole dataset at once."""
+    from torchmetrics.functional.classification import multiclass_accuracy
+
+    preds, target = predict_all(model, dataset)
+    return float(multiclass_accuracy(preds, target, num_classes=NUM_CLASSES))

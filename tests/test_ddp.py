@@ -33,7 +33,7 @@ def f1(model: torch.nn.Module, dataset: TensorDataset) -> float:
 def trained() -> tuple[Classifier, TensorDataset, TensorDataset, dict[str, float], dict[str, float]]:
     torch.manual_seed(0)
     train, val = split_difficulty(512, seed=11), split_difficulty(400, seed=12)
-    model = Classifier(lr=0.0)  # frozen: train values are comparable with one reference
+    model = Classifier(lr=0.0, track_best=("acc", "loss"))  # frozen: train values are comparable with one reference
     with torch.no_grad():  # start from the teacher, so the easy and the noisy halves score differently
         model.net.weight.copy_(TEACHER.T)
         model.net.bias.zero_()
@@ -62,9 +62,19 @@ class TestDDP:
         assert tested["test/f1"] == pytest.approx(f1(model, val), abs=1e-6)
 
     def test_loss_is_the_global_sample_weighted_mean(self, trained: Any) -> None:
-        model, _, val, _, tested = trained
+        model, _, val, fitted, tested = trained
         preds, target = predict_all(model, val)
-        assert tested["test/loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(preds, target)), abs=1e-5)
+        expected = float(torch.nn.functional.cross_entropy(preds, target))
+        assert tested["test/loss"] == pytest.approx(expected, abs=1e-5)
+        assert fitted["val/loss"] == pytest.approx(expected, abs=1e-5)
+
+    def test_best_values_are_global(self, trained: Any) -> None:
+        model, _, val, fitted, _ = trained
+        preds, target = predict_all(model, val)
+        assert fitted["val/loss_best"] == pytest.approx(
+            float(torch.nn.functional.cross_entropy(preds, target)), abs=1e-5
+        )
+        assert fitted["val/acc_best"] == pytest.approx(accuracy(model, val), abs=1e-6)
 
 
 def test_uneven_eval_data_warns_once_naming_sizes() -> None:
