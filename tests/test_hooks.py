@@ -192,3 +192,17 @@ def test_help_states_the_contract() -> None:
     doc = MetricAwareModule.__doc__ or ""
     for hook in ("forward", "compute_loss", "unpack_batch", "metric_inputs", "epoch_metrics", "super()"):
         assert hook in doc
+
+
+class TestCallbacksSeeEpochValues:
+    def test_checkpoint_and_early_stopping_monitor_logged_names(self, tmp_path: Any) -> None:
+        from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+        train, val = classification_data(128, seed=81), classification_data(96, seed=82)
+        checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor="train/acc", mode="max", save_top_k=1)
+        stopping = EarlyStopping(monitor="val/acc", mode="max", patience=100)
+        model = Classifier(lr=0.0)
+        trainer = make_trainer(max_epochs=2, enable_checkpointing=True, callbacks=[checkpoint, stopping])
+        trainer.fit(model, loader(train, batch_size=32), loader(val, batch_size=32))
+        assert float(checkpoint.best_model_score) == pytest.approx(full_data_accuracy(model, train), abs=1e-6)  # type: ignore[arg-type]
+        assert float(stopping.best_score) == pytest.approx(full_data_accuracy(model, val), abs=1e-6)
