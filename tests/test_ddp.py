@@ -90,3 +90,12 @@ def test_uneven_eval_data_warns_once_naming_sizes() -> None:
         trainer.test(model, padded, verbose=False)
         trainer.test(model, padded, verbose=False)
     assert sum("301 samples" in str(warning.message) for warning in record) == 1
+
+
+def test_uneven_eval_data_warns_under_real_ddp(capfd: pytest.CaptureFixture[str]) -> None:
+    data = classification_data(301, seed=14)
+    trainer = make_trainer(devices=2, strategy="ddp_spawn")
+    trainer.test(Classifier(), loader(data, batch_size=50), verbose=False)
+    err = capfd.readouterr().err
+    # rank 0 warns once, naming the dataset size and the number of processes
+    assert err.count("test dataloader 0: its 301 samples do not split evenly across 2 processes") == 1
