@@ -54,8 +54,9 @@ class MetricAwareModule(LightningModule):
     ``training_step``, ``validation_step``, ``test_step`` and ``predict_step``; one independent
     metric collection per stage and dataloader; ``{stage}/loss`` and ``{stage}/{metric}`` logged
     once per epoch with values over every sample of the epoch (over all processes under DDP);
-    and ``epoch_metrics`` with every computed value, non-scalar ones included. Epoch hooks a
-    subclass overrides keep working without ``super()``: the module's epoch work runs first.
+    and ``epoch_metrics`` with every computed value, non-scalar ones included. Epoch and
+    checkpoint hooks a subclass overrides keep working without ``super()``: the module's own work
+    runs first.
 
     Args:
         metrics: a flat dict ``{name: Metric or spec}`` or a ``MetricCollection`` (each stage in
