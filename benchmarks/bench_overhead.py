@@ -227,20 +227,25 @@ def data(samples: int, seed: int) -> DataLoader[Any]:
     return DataLoader(TensorDataset(x, y), batch_size=32)
 
 
+def make_trainer(**overrides: Any) -> Trainer:
+    """A CPU trainer with nothing but the run itself: no logger, progress bar, summary or checkpoints."""
+    options: dict[str, Any] = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "enable_checkpointing": False,
+        "num_sanity_val_steps": 0,
+    }
+    return Trainer(**{**options, **overrides})
+
+
 def run_once(variant: str, metrics: int, heavy: bool, samples: int, epochs: int) -> float:
     """CPU seconds this process spends in `trainer.fit` for one variant (one thread: CPU time is run time,
     minus the time the other core's load would add to a wall clock)."""
     model = VARIANTS[variant](metric_set(metrics), heavy)
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=epochs,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = make_trainer(max_epochs=epochs)
     train, val = data(samples, 0), data(samples // 4, 1)
     gc.collect()
     gc.disable()

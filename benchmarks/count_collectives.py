@@ -22,7 +22,7 @@ import torch.distributed as dist
 from lightning import Callback, LightningModule, Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_overhead import VARIANTS, data, metric_set
+from bench_overhead import VARIANTS, data, make_trainer, metric_set
 
 _COLLECTIVES = ("all_gather", "all_reduce", "broadcast", "barrier", "all_gather_object", "reduce", "gather")
 
@@ -69,18 +69,7 @@ def main(variants: tuple[str, ...] = ("ours", "ours_step", "lean", "best")) -> N
     torch.set_num_threads(1)
     for variant in variants:
         model = VARIANTS[variant](metric_set(4), False)
-        trainer = Trainer(
-            accelerator="cpu",
-            devices=2,
-            strategy="ddp_spawn",
-            max_epochs=2,
-            logger=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            enable_checkpointing=False,
-            num_sanity_val_steps=0,
-            callbacks=[CountCollectives()],
-        )
+        trainer = make_trainer(devices=2, strategy="ddp_spawn", max_epochs=2, callbacks=[CountCollectives()])
         print(f"-- {variant}", flush=True)
         trainer.fit(model, data(1024, 0), data(256, 1))
 

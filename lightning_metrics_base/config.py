@@ -79,7 +79,7 @@ def build_metrics(
         False
     """
     stages = _check_stages(stages)
-    metrics = _plain(metrics)
+    metrics = _to_container(metrics)
     if metrics is None:
         return {}
     if isinstance(metrics, MetricCollection):
@@ -101,6 +101,35 @@ def build_metrics(
     if template is None:
         return {}
     return {stage: _fresh_collection(template, "metrics") for stage in stages}
+
+
+def fresh_copy(collection: MetricCollection) -> MetricCollection:
+    """Return an independent deep copy of ``collection`` with its state reset.
+
+    Example:
+        >>> import torch
+        >>> from torchmetrics.regression import MeanAbsoluteError
+        >>> used = MetricCollection({"mae": MeanAbsoluteError()})
+        >>> used.update(torch.ones(2), torch.zeros(2))
+        >>> fresh_copy(used)["mae"].update_called
+        False
+    """
+    copied = copy.deepcopy(collection)
+    copied.reset()
+    return copied
+
+
+def holds_metric_objects(value: object) -> bool:
+    """Tell whether ``value`` is, or is a dict holding, `Metric` objects (rather than plain specs).
+
+    Example:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> holds_metric_objects({"acc": MulticlassAccuracy(3)}), holds_metric_objects({"acc": {"_target_": "x"}})
+        (True, False)
+    """
+    if isinstance(value, (Metric, MetricCollection)):
+        return True
+    return isinstance(value, Mapping) and any(holds_metric_objects(item) for item in value.values())
 
 
 def is_spec(value: object) -> bool:
@@ -165,7 +194,7 @@ def instantiate_spec(spec: Mapping[str, Any], key: str = "metric") -> Metric:
         raise ValueError(f"{key}: {cls.__name__} rejected arguments {kwargs!r}: {err}{_hint(cls, kwargs)}") from err
 
 
-def _plain(value: Any) -> Any:
+def _to_container(value: Any) -> Any:
     # OmegaConf containers (a Hydra config) become plain dicts and lists, which metric constructors
     # check for; omegaconf is only consulted when the caller has already imported it.
     omegaconf = sys.modules.get("omegaconf")
@@ -251,9 +280,7 @@ def _build_metric(value: object, key: str) -> Metric:
 def _fresh_collection(collection: MetricCollection, key: str) -> MetricCollection:
     for name in collection.keys(keep_base=True):
         _check_name(name, key)
-    fresh = copy.deepcopy(collection)
-    fresh.reset()
-    return fresh
+    return fresh_copy(collection)
 
 
 def _import_metric_class(path: str, key: str) -> type[Metric]:

@@ -29,7 +29,7 @@ from torchmetrics.functional.classification import (
     multiclass_f1_score,
 )
 
-from lightning_metrics_base.config import MetricsConfig
+from lightning_metrics_base.config import holds_metric_objects
 from lightning_metrics_base.module import MetricAwareModule
 
 NUM_CLASSES = 10
@@ -61,7 +61,8 @@ class DigitsClassifier(MetricAwareModule):
             prog_bar=("loss", "acc") if metrics is None else ("loss",),
             track_best=("acc",) if metrics is None else (),
         )
-        self.save_hyperparameters(ignore=[] if metrics is None or _plain(metrics) else ["metrics"])
+        # spec dicts pickle into checkpoints as plain data; Metric objects would not load back
+        self.save_hyperparameters(ignore=["metrics"] if holds_metric_objects(metrics) else [])
         self.lr = lr
         self.net = torch.nn.Sequential(
             torch.nn.Linear(NUM_FEATURES, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, NUM_CLASSES)
@@ -190,11 +191,7 @@ def plot_curves(metrics_csv: Path, out: Path) -> Path:
     """Draw loss and accuracy per epoch from Lightning's CSV log."""
     import csv
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     per_epoch: dict[int, dict[str, float]] = {}
     with metrics_csv.open() as handle:
         for row in csv.DictReader(handle):
@@ -219,10 +216,7 @@ def plot_curves(metrics_csv: Path, out: Path) -> Path:
 
 def plot_confusion_matrix(model: DigitsClassifier, out: Path) -> Path:
     """Draw the test confusion matrix with the metric's own ``plot()``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     metric = MulticlassConfusionMatrix(num_classes=NUM_CLASSES)
     figure, _ = metric.plot(model.epoch_metrics["test/confmat"])
@@ -231,6 +225,15 @@ def plot_confusion_matrix(model: DigitsClassifier, out: Path) -> Path:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no screen needed
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -282,18 +285,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths.append(plot_confusion_matrix(model, out))
     print("\nWrote:\n" + "\n".join(f"  {path}" for path in paths))
     return 0 if all_agree else 1
-
-
-def _plain(metrics: MetricsConfig) -> bool:
-    # Spec dicts pickle into checkpoints as plain data; Metric objects would not load back.
-    from torchmetrics import Metric, MetricCollection
-
-    def plain(value: Any) -> bool:
-        if isinstance(value, (Metric, MetricCollection)):
-            return False
-        return all(plain(item) for item in value.values()) if isinstance(value, dict) else True
-
-    return plain(metrics)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
+from lightning_metrics_base.config import fresh_copy
+
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
@@ -56,7 +58,7 @@ class MetricStore(nn.Module):
             return None
         per_loader: nn.ModuleList = self.stages[key]  # type: ignore[assignment]
         while len(per_loader) <= dataloader_idx:
-            per_loader.append(_fresh_clone(per_loader[0]))  # type: ignore[arg-type]
+            per_loader.append(fresh_copy(per_loader[0]))  # type: ignore[arg-type]
         collection = per_loader[dataloader_idx]  # type: ignore[assignment]
         self._cache[(stage, dataloader_idx)] = collection  # type: ignore[assignment]
         return collection
@@ -160,29 +162,24 @@ def _stage_key(stage: str) -> str:
     return f"{stage}_metrics"
 
 
-def _fresh_clone(collection: MetricCollection) -> MetricCollection:
-    clone = collection.clone()
-    clone.reset()
-    return clone
-
-
 def _drop_metric_keys(store: nn.Module, incompatible_keys: Any) -> None:
     prefix = store._load_prefix
     for keys in (incompatible_keys.missing_keys, incompatible_keys.unexpected_keys):
         keys[:] = [key for key in keys if not key.startswith(prefix)]
 
 
-def _upcast(value: Any) -> Any:
+def upcast_low_precision(value: Any) -> Any:
+    """Return float16/bfloat16 tensors (also inside a list) as float32; anything else unchanged."""
     if isinstance(value, Tensor) and value.dtype in _LOW_PRECISION:
         return value.float()
     if isinstance(value, list):
-        return [_upcast(item) for item in value]
+        return [upcast_low_precision(item) for item in value]
     return value
 
 
 def _keep_full_precision(metric: Metric) -> None:
     for name, default in metric._defaults.items():
-        metric._defaults[name] = _upcast(default)
-        setattr(metric, name, _upcast(getattr(metric, name)))
+        metric._defaults[name] = upcast_low_precision(default)
+        setattr(metric, name, upcast_low_precision(getattr(metric, name)))
     if metric._dtype in _LOW_PRECISION:
         metric._dtype = torch.float32

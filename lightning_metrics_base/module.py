@@ -16,9 +16,9 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
-from lightning_metrics_base.config import STAGES, MetricsConfig, build_metrics
+from lightning_metrics_base.config import STAGES, MetricsConfig, build_metrics, holds_metric_objects
 from lightning_metrics_base.figures import figure_loggers, log_figure, wants_figure
-from lightning_metrics_base.metric_store import MetricStore, compute_collection
+from lightning_metrics_base.metric_store import MetricStore, compute_collection, upcast_low_precision
 from lightning_metrics_base.naming import flatten_result
 from lightning_metrics_base.padding import padding_warning
 
@@ -126,7 +126,8 @@ class MetricAwareModule(LightningModule):
         self.prog_bar = frozenset(_check_names(prog_bar, "prog_bar", self._metric_names()))
         self.track_best = tuple(_check_names(track_best, "track_best", self._metric_names("val")))
         self._best_direction = {name: self._higher_is_better(name) for name in self.track_best}
-        self._loss_step_in_prog_bar = self.log_train_step and "loss" in self.prog_bar
+        self._loss_in_prog_bar = "loss" in self.prog_bar
+        self._loss_step_in_prog_bar = self.log_train_step and self._loss_in_prog_bar
         self._metric_step_in_prog_bar = self.log_train_step and bool(
             self.prog_bar & (self._metric_names("train") - {"loss"})
         )
@@ -272,7 +273,7 @@ class MetricAwareModule(LightningModule):
             on_epoch=True,
             batch_size=batch_size,
             sync_dist=True,
-            prog_bar="loss" in self.prog_bar,
+            prog_bar=self._loss_in_prog_bar,
         )
         step_values = stage == "train" and self._train_values_wanted()
         if step_values or (stage == "train" and self._loss_step_in_prog_bar):
@@ -296,7 +297,8 @@ class MetricAwareModule(LightningModule):
         if collection is None:
             return
         preds, target = self.metric_inputs(preds, target)
-        preds, target = _for_metrics(preds), _for_metrics(target)
+        # low-precision inputs are upcast so metric state accumulates in float32
+        preds, target = upcast_low_precision(preds), upcast_low_precision(target)
         try:
             if step_values:
                 # `forward` updates the epoch state and returns this batch's values
@@ -326,10 +328,13 @@ class MetricAwareModule(LightningModule):
             for full_name, scalar in scalars.items():
                 self.log(full_name, scalar, on_step=True, on_epoch=False, prog_bar=name in self.prog_bar)
 
-    def _start_epoch(self, stage: str) -> None:
+    def _drop_state(self, stage: str) -> None:
         self._metric_store.reset(stage)
         if stage == "val":
             self._loss_sums.clear()
+
+    def _start_epoch(self, stage: str) -> None:
+        self._drop_state(stage)
         if stage != "train" and self._trainer is not None and self._metric_store.has(stage):
             self._warn_if_padded(stage)
 
@@ -345,8 +350,7 @@ class MetricAwareModule(LightningModule):
 
     def _end_epoch(self, stage: str) -> None:
         if self._trainer is not None and self.trainer.sanity_checking:
-            self._metric_store.reset(stage)
-            self._loss_sums.clear()
+            self._drop_state(stage)
             return
         several = self._num_dataloaders(stage) > 1
         for dataloader_idx, collection in enumerate(self._metric_store.collections(stage)):
@@ -362,9 +366,9 @@ class MetricAwareModule(LightningModule):
     def _log_epoch_values(self, stage: str, computed: Mapping[str, tuple[Any, Metric]], suffix: str) -> None:
         draw_on = figure_loggers(self.trainer.loggers) if self.log_figures and self.trainer.is_global_zero else []
         for name, (value, metric) in computed.items():
-            if draw_on and wants_figure(value):
-                log_figure(draw_on, f"{stage}{self.log_sep}{name}{suffix}", metric, value, self.trainer.global_step)
             full_name = f"{stage}{self.log_sep}{name}"
+            if draw_on and wants_figure(value):
+                log_figure(draw_on, full_name + suffix, metric, value, self.trainer.global_step)
             scalars, kept = flatten_result(full_name, value, self.log_sep, _labels(metric))
             self._silence_sync_advice(scalar_name + suffix for scalar_name in scalars)
             for scalar_name, scalar in scalars.items():
@@ -491,12 +495,12 @@ class MetricAwareModule(LightningModule):
             current = inspect.currentframe()
             frame = current.f_back if current is not None else None
         super().save_hyperparameters(*args, ignore=ignore, frame=frame, logger=logger)
-        for key in _metric_object_keys(self.hparams):
+        for key in [key for key, value in self.hparams.items() if holds_metric_objects(value)]:
             warnings.warn(
                 f"Hyperparameter {key!r} holds torchmetrics Metric objects: checkpoints then pickle them and"
                 " `load_from_checkpoint` cannot restore them with `torch.load(weights_only=True)`."
                 " Pass metrics as spec dicts ({'class_path': 'torchmetrics.classification.MulticlassAccuracy',"
-                f" 'init_args': {{...}}}}) or call `self.save_hyperparameters(ignore=[{key.split('.')[0]!r}])`.",
+                f" 'init_args': {{...}}}}) or call `self.save_hyperparameters(ignore=[{key!r}])`.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -530,13 +534,6 @@ def _labels(metric: Metric) -> Sequence[str] | None:
     return [str(label) for label in labels] if isinstance(labels, Sequence) and not isinstance(labels, str) else None
 
 
-def _for_metrics(value: Any) -> Any:
-    # Low-precision inputs are upcast so metric state accumulates in float32.
-    if isinstance(value, Tensor) and value.dtype in (torch.float16, torch.bfloat16):
-        return value.float()
-    return value
-
-
 def _batch_size(target: Any) -> int | None:
     if isinstance(target, Tensor):
         return int(target.shape[0]) if target.ndim else 1
@@ -547,11 +544,3 @@ def _describe(value: Any) -> str:
     if isinstance(value, Tensor):
         return f"shape {tuple(value.shape)} and dtype {value.dtype}"
     return f"type {type(value).__name__}"
-
-
-def _metric_object_keys(hparams: Mapping[str, Any], prefix: str = "") -> list[str]:
-    keys = []
-    for key, value in hparams.items():
-        if isinstance(value, (Metric, MetricCollection)) or (isinstance(value, Mapping) and _metric_object_keys(value)):
-            keys.append(prefix + str(key))
-    return keys
