@@ -4,16 +4,19 @@ Subclass `MetricAwareModule` instead of `lightning.LightningModule`, declare met
 every metric is updated, computed over the whole epoch, logged, synced and reset for you.
 """
 
-from lightning_metrics_base.config import STAGES, build_metrics, instantiate_spec, is_spec
+from lightning_metrics_base.config import STAGES, build_metrics
+from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.metric_store import MetricStore
-from lightning_metrics_base.module import MetricAwareModule, MetricUpdateError
+from lightning_metrics_base.module import MetricAwareModule
 from lightning_metrics_base.naming import flatten_result
+from lightning_metrics_base.specs import instantiate_spec, is_spec
 
 __version__ = "0.1.0"
 
 __all__ = [
     "STAGES",
     "MetricAwareModule",
+    "MetricComputeError",
     "MetricStore",
     "MetricUpdateError",
     "build_metrics",

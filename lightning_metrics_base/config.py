@@ -1,47 +1,26 @@
 """Turn a metrics config (objects, collections, specs, per-stage dicts) into one collection per stage.
 
-Every public metric object is deep-copied here, so no two stages and no two modules ever share
-metric state. All validation happens in this module, before any training starts, and every error
-names the offending key.
+Every metric object is deep-copied here, so no two stages and no two modules ever share metric
+state. The constructor's checks live here too, before any training starts; every error names the
+offending key and says what was expected.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
-import importlib
-import inspect
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from torchmetrics import Metric, MetricCollection
+
+from lightning_metrics_base.specs import instantiate_spec, is_spec
 
 STAGES: tuple[str, ...] = ("train", "val", "test")
 """The stages a module can hold metrics for."""
 
 MetricsConfig = Mapping[str, Any] | MetricCollection | None
 """What `build_metrics` accepts: a flat dict, a collection, a per-stage dict, or ``None``."""
-
-# torchmetrics subpackages searched, in order, for a bare class name such as "MulticlassAccuracy".
-_TORCHMETRICS_SUBPACKAGES = (
-    "classification",
-    "regression",
-    "aggregation",
-    "wrappers",
-    "retrieval",
-    "nominal",
-    "clustering",
-    "segmentation",
-    "image",
-    "text",
-    "audio",
-    "detection",
-    "shape",
-    "multimodal",
-    "video",
-)
-_SPEC_KEYS = ("class_path", "_target_")
 
 
 def build_metrics(
@@ -56,6 +35,7 @@ def build_metrics(
             "test": ...}`` whose values are flat dicts or collections (a stage left out gets no
             metrics), or ``None`` (no metrics). A spec is ``{"class_path": ..., "init_args": {...}}``
             or ``{"_target_": ..., **kwargs}``; a class path without a dot is looked up in torchmetrics.
+            Keys are strings; a `str` subclass (a `str` Enum member) is taken as its string value.
         stages: the stages a flat dict or a collection applies to.
 
     Returns:
@@ -66,7 +46,7 @@ def build_metrics(
         ValueError: an unknown stage, an empty or dotted metric name, or arguments a metric rejects.
         ImportError: a ``class_path`` or ``_target_`` that cannot be imported.
 
-    Example:
+    Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy
         >>> built = build_metrics({
         ...     "acc": MulticlassAccuracy(num_classes=3),
@@ -74,11 +54,10 @@ def build_metrics(
         ... })
         >>> sorted(built), sorted(built["val"].keys())
         (['test', 'train', 'val'], ['acc', 'f1'])
-        >>> train, val = built["train"], built["val"]
-        >>> train["acc"] is val["acc"]
+        >>> built["train"]["acc"] is built["val"]["acc"]
         False
     """
-    stages = _check_stages(stages)
+    stages = check_stages(stages)
     metrics = _to_container(metrics)
     if metrics is None:
         return {}
@@ -92,6 +71,7 @@ def build_metrics(
     if _is_per_stage(metrics):
         built: dict[str, MetricCollection] = {}
         for stage, stage_metrics in metrics.items():
+            stage = plain_key(stage, "metrics")
             _check_stage_key(stage)
             collection = _build_collection(stage_metrics, f"metrics[{stage!r}]")
             if collection is not None:
@@ -100,13 +80,13 @@ def build_metrics(
     template = _build_collection(metrics, "metrics")
     if template is None:
         return {}
-    return {stage: _fresh_collection(template, "metrics") for stage in stages}
+    return {stage: fresh_copy(template) for stage in stages}
 
 
 def fresh_copy(collection: MetricCollection) -> MetricCollection:
     """Return an independent deep copy of ``collection`` with its state reset.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torchmetrics.regression import MeanAbsoluteError
         >>> used = MetricCollection({"mae": MeanAbsoluteError()})
@@ -119,79 +99,83 @@ def fresh_copy(collection: MetricCollection) -> MetricCollection:
     return copied
 
 
-def holds_metric_objects(value: object) -> bool:
-    """Tell whether ``value`` is, or is a dict holding, `Metric` objects (rather than plain specs).
-
-    Example:
-        >>> from torchmetrics.classification import MulticlassAccuracy
-        >>> holds_metric_objects({"acc": MulticlassAccuracy(3)}), holds_metric_objects({"acc": {"_target_": "x"}})
-        (True, False)
-    """
-    if isinstance(value, (Metric, MetricCollection)):
-        return True
-    return isinstance(value, Mapping) and any(holds_metric_objects(item) for item in value.values())
-
-
-def is_spec(value: object) -> bool:
-    """Tell whether ``value`` is a metric spec (a dict with ``class_path`` or ``_target_``).
-
-    Example:
-        >>> is_spec({"class_path": "MeanSquaredError"}), is_spec({"acc": 1})
-        (True, False)
-    """
-    return isinstance(value, Mapping) and any(key in value for key in _SPEC_KEYS)
-
-
-def instantiate_spec(spec: Mapping[str, Any], key: str = "metric") -> Metric:
-    """Build a metric from a LightningCLI (``class_path``) or Hydra (``_target_``) spec.
-
-    Values of ``init_args`` (or Hydra kwargs) that are specs themselves are built first, so
-    wrappers such as ``ClasswiseWrapper`` can be configured in YAML.
-
-    Args:
-        spec: ``{"class_path": "pkg.Class", "init_args": {...}}`` or ``{"_target_": "pkg.Class", **kwargs}``.
-        key: where the spec sits in the config, quoted in errors.
-
-    Returns:
-        A new metric instance.
+def plain_key(key: object, where: str) -> str:
+    """Return ``key`` as a plain `str` (a `str` Enum member gives its value).
 
     Raises:
-        TypeError: the target is not a `Metric` subclass, or the arguments do not fit it.
-        ValueError: the spec mixes forms or has unknown keys, or the metric rejects an argument value.
-        ImportError: the target cannot be imported.
+        ValueError: ``key`` is not a non-empty string.
 
-    Example:
-        >>> instantiate_spec({"_target_": "torchmetrics.MeanAbsoluteError"})
-        MeanAbsoluteError()
+    Examples:
+        >>> import enum
+        >>> class Name(str, enum.Enum):
+        ...     ACC = "acc"
+        >>> plain_key(Name.ACC, "metrics"), type(plain_key(Name.ACC, "metrics")).__name__
+        ('acc', 'str')
     """
-    if "class_path" in spec and "_target_" in spec:
-        raise ValueError(f"{key}: a spec has either `class_path` or `_target_`, not both.")
-    if "class_path" in spec:
-        unknown = set(spec) - {"class_path", "init_args", "dict_kwargs"}
-        if unknown:
-            raise ValueError(
-                f"{key}: unexpected spec keys {sorted(unknown)}; a `class_path` spec takes only"
-                " `class_path` and `init_args`."
-            )
-        path = spec["class_path"]
-        kwargs = {**(spec.get("init_args") or {}), **(spec.get("dict_kwargs") or {})}
-    else:
-        path = spec["_target_"]
-        kwargs = {name: value for name, value in spec.items() if name != "_target_"}
-    if not isinstance(path, str) or not path:
-        raise TypeError(f"{key}: the class path must be a non-empty string, but got {path!r}.")
-    cls = _import_metric_class(path, key)
-    kwargs = {
-        name: instantiate_spec(value, f"{key}.{name}") if is_spec(value) else value for name, value in kwargs.items()
-    }
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"{where}: names must be non-empty strings, but got {key!r}.")
+    return str.__str__(key)
+
+
+def check_stages(stages: Sequence[str]) -> tuple[str, ...]:
+    """Return ``stages`` as a tuple of plain stage names.
+
+    Raises:
+        TypeError: ``stages`` is not a sequence of names.
+        ValueError: a name is not a stage.
+    """
+    if isinstance(stages, str) or not isinstance(stages, Sequence):
+        raise TypeError(f"Expected `stages` to be a sequence of stage names, but got {stages!r}.")
+    checked = tuple(plain_key(stage, "stages") for stage in stages)
+    for stage in checked:
+        _check_stage_key(stage, "stages")
+    return checked
+
+
+def check_names(names: Sequence[str], option: str, known: Collection[str]) -> tuple[str, ...]:
+    """Return the names given to ``option`` (``prog_bar``, ``track_best``) after checking each is known.
+
+    Raises:
+        TypeError: ``names`` is a single string or not a sequence.
+        ValueError: a name that the module does not log.
+
+    Examples:
+        >>> check_names(["acc"], "prog_bar", {"acc", "loss"})
+        ('acc',)
+    """
+    if isinstance(names, str) or not isinstance(names, Sequence):
         raise TypeError(
-            f"{key}: cannot build {cls.__name__} with arguments {kwargs!r}: {err}{_hint(cls, kwargs)}"
-        ) from err
-    except ValueError as err:
-        raise ValueError(f"{key}: {cls.__name__} rejected arguments {kwargs!r}: {err}{_hint(cls, kwargs)}") from err
+            f"Expected `{option}` to be a sequence of names such as ({names!r},), but got {names!r}."
+            if isinstance(names, str)
+            else f"Expected `{option}` to be a sequence of names, but got {names!r}."
+        )
+    checked = tuple(plain_key(name, option) for name in names)
+    for name in checked:
+        if name not in known:
+            raise ValueError(f"{option}: {name!r} is not a metric of this module; known: {sorted(known)}.")
+    return checked
+
+
+def check_log_sep(log_sep: object) -> str:
+    """Return ``log_sep`` after checking it is a non-empty string without ``.``.
+
+    Raises:
+        ValueError: an empty separator, a dotted one, or not a string.
+    """
+    if not isinstance(log_sep, str) or not log_sep or "." in log_sep:
+        raise ValueError(f"Expected `log_sep` to be a non-empty string without '.', but got {log_sep!r}.")
+    return log_sep
+
+
+def check_loss_fn(loss_fn: object) -> Callable[[Any, Any], Any] | None:
+    """Return ``loss_fn`` after checking it is callable or ``None``.
+
+    Raises:
+        TypeError: ``loss_fn`` is neither callable nor ``None``.
+    """
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"Expected `loss_fn` to be callable `(preds, target) -> loss`, but got {loss_fn!r}.")
+    return loss_fn
 
 
 def _to_container(value: Any) -> Any:
@@ -200,25 +184,9 @@ def _to_container(value: Any) -> Any:
     omegaconf = sys.modules.get("omegaconf")
     if omegaconf is not None and isinstance(value, (omegaconf.DictConfig, omegaconf.ListConfig)):
         return omegaconf.OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, Mapping) and not isinstance(value, MetricCollection):
+        return {key: _to_container(item) for key, item in value.items()}
     return value
-
-
-def _hint(cls: type[Metric], kwargs: Mapping[str, Any]) -> str:
-    known = [name for name in inspect.signature(cls).parameters if name not in ("args", "kwargs")]
-    for name in kwargs:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            if close:
-                return f" (did you mean {close[0]!r} instead of {name!r}?)"
-    return ""
-
-
-def _check_stages(stages: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(stages, str) or not isinstance(stages, Sequence):
-        raise TypeError(f"Expected `stages` to be a sequence of stage names, but got {stages!r}.")
-    for stage in stages:
-        _check_stage_key(stage, "stages")
-    return tuple(stages)
 
 
 def _check_stage_key(stage: object, where: str = "metrics") -> None:
@@ -246,22 +214,22 @@ def _build_collection(metrics: object, key: str) -> MetricCollection | None:
         raise TypeError(f"{key}: expected a dict of metrics or a MetricCollection, but got {type(metrics).__name__}.")
     if not metrics:
         return None
-    built: dict[str, Metric | MetricCollection] = {
-        name: _build_metric(value, _check_name(name, key)) for name, value in metrics.items()
-    }
+    built: dict[str, Metric | MetricCollection] = {}
+    for name, value in metrics.items():
+        name = _check_name(name, key)
+        built[name] = _build_metric(value, f"{key}[{name!r}]")
     return MetricCollection(built)
 
 
 def _check_name(name: object, key: str) -> str:
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{key}: metric names must be non-empty strings, but got {name!r}.")
+    name = plain_key(name, key)
     if "." in name:
         raise ValueError(f"{key}[{name!r}]: metric names cannot contain '.'; use '_' instead.")
     if hasattr(MetricCollection, name):
         raise ValueError(
             f"{key}[{name!r}]: the name clashes with the MetricCollection attribute {name!r}; choose another name."
         )
-    return f"{key}[{name!r}]"
+    return name
 
 
 def _build_metric(value: object, key: str) -> Metric:
@@ -281,30 +249,3 @@ def _fresh_collection(collection: MetricCollection, key: str) -> MetricCollectio
     for name in collection.keys(keep_base=True):
         _check_name(name, key)
     return fresh_copy(collection)
-
-
-def _import_metric_class(path: str, key: str) -> type[Metric]:
-    if "." in path:
-        module_name, _, class_name = path.rpartition(".")
-        try:
-            obj = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as err:
-            raise ImportError(f"{key}: cannot import {path!r}: {err}") from err
-    else:
-        obj = _find_in_torchmetrics(path, key)
-    if not (isinstance(obj, type) and issubclass(obj, Metric)):
-        raise TypeError(f"{key}: {path!r} is not a torchmetrics Metric class.")
-    return obj
-
-
-def _find_in_torchmetrics(name: str, key: str) -> object:
-    for module_name in ("torchmetrics", *(f"torchmetrics.{sub}" for sub in _TORCHMETRICS_SUBPACKAGES)):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:  # a subpackage whose optional dependencies are missing
-            continue
-        if hasattr(module, name):
-            return getattr(module, name)
-    raise ImportError(
-        f"{key}: no metric class {name!r} in torchmetrics; give the full path, e.g. 'mypackage.metrics.{name}'."
-    )

@@ -29,8 +29,8 @@ from torchmetrics.functional.classification import (
     multiclass_f1_score,
 )
 
-from lightning_metrics_base.config import holds_metric_objects
 from lightning_metrics_base.module import MetricAwareModule
+from lightning_metrics_base.specs import holds_metric_objects
 
 NUM_CLASSES = 10
 NUM_FEATURES = 64

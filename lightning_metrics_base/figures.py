@@ -22,7 +22,7 @@ def matplotlib_available() -> bool:
 def wants_figure(value: Any) -> bool:
     """Tell whether a result is drawn rather than logged: a tensor of 2+ dimensions, or a curve.
 
-    Example:
+    Examples:
         >>> import torch
         >>> wants_figure(torch.eye(3)), wants_figure(torch.ones(3)), wants_figure((torch.ones(3), torch.ones(3)))
         (True, False, True)
@@ -32,20 +32,25 @@ def wants_figure(value: Any) -> bool:
     return isinstance(value, (tuple, list)) and len(value) > 0
 
 
-def figure_loggers(loggers: Iterable[Logger]) -> list[Logger]:
-    """The loggers that accept figures: TensorBoard (``add_figure``) and those with ``log_image`` (e.g. W&B)."""
-    return [
-        logger
-        for logger in loggers
-        if hasattr(logger, "log_image") or hasattr(getattr(logger, "experiment", None), "add_figure")
-    ]
+def takes_figures(logger: Logger) -> bool:
+    """Tell whether ``logger`` accepts figures: TensorBoard, MLflow, or a logger with ``log_image`` (W&B)."""
+    return hasattr(logger, "log_image") or _figure_method(logger) is not None
+
+
+def _figure_method(logger: Logger) -> str | None:
+    # Only loggers whose experiment is created already or cheaply; `experiment` starts a run otherwise.
+    experiment = getattr(logger, "experiment", None)
+    for method in ("add_figure", "log_figure"):
+        if hasattr(experiment, method):
+            return method
+    return None
 
 
 def log_figure(loggers: Iterable[Logger], tag: str, metric: Metric, value: Any, step: int) -> bool:
     """Draw ``value`` with the metric's own ``plot()`` and send the figure to every logger that accepts one.
 
     Args:
-        loggers: the trainer's loggers (already filtered with `figure_loggers`).
+        loggers: the loggers to send it to (those for which `takes_figures` holds).
         tag: the figure's name, e.g. ``"val/confmat"``.
         metric: the metric that computed ``value``; its ``plot`` draws it.
         value: what the metric's ``compute()`` returned.
@@ -66,6 +71,9 @@ def log_figure(loggers: Iterable[Logger], tag: str, metric: Metric, value: Any, 
         for logger in loggers:
             if hasattr(logger, "log_image"):
                 logger.log_image(key=tag, images=[figure], step=step)
+            elif _figure_method(logger) == "log_figure":  # MLflow: an artifact per tag and step
+                artifact = f"figures/{tag.replace('/', '_')}_step_{step}.png"
+                logger.experiment.log_figure(logger.run_id, figure, artifact)  # type: ignore[attr-defined]
             else:
                 logger.experiment.add_figure(tag, figure, global_step=step)  # type: ignore[attr-defined]
     finally:

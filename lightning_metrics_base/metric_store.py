@@ -1,9 +1,16 @@
-"""The container that owns every metric of a module: one collection per stage and dataloader."""
+"""The container that owns every metric of a module: one collection per stage and dataloader.
+
+It speaks the metric protocol for all of them: `MetricStore.update` feeds a batch (and its loss) to a
+stage's dataloader, `MetricStore.compute_epoch` returns that dataloader's epoch values, and
+`MetricStore.reset` starts a stage afresh. It also keeps metric state out of checkpoints and above
+float32 when the module is cast to a low-precision dtype.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -11,8 +18,27 @@ from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
 from lightning_metrics_base.config import fresh_copy
+from lightning_metrics_base.errors import compute_error, update_error
+from lightning_metrics_base.sync import compute_collection
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+Reduce = Callable[[Tensor], Tensor]
+"""Sums a tensor across processes (identity on one process)."""
+
+
+@dataclass
+class EpochValues:
+    """What one stage's dataloader computed over an epoch.
+
+    Attributes:
+        metrics: ``{metric name: (result, metric)}``; empty when no metric saw a batch.
+        losses: ``{"loss": mean, component: mean, ...}``, sample-weighted over every process; empty
+            when no loss was recorded.
+    """
+
+    metrics: dict[str, tuple[Any, Metric]] = field(default_factory=dict)
+    losses: dict[str, Tensor] = field(default_factory=dict)
 
 
 class MetricStore(nn.Module):
@@ -22,25 +48,40 @@ class MetricStore(nn.Module):
     - Out of ``state_dict()``: checkpoints carry weights only and load strictly into a module
       with a different metric set, whatever buffers or submodules the metrics have.
     - Float metric state never drops below float32 when the module is cast to a low-precision
-      dtype (``precision="bf16-true"`` calls ``module.to(torch.bfloat16)``).
+      dtype (``precision="bf16-true"`` calls ``module.to(torch.bfloat16)``), and low-precision
+      inputs are upcast before they reach a metric.
     - Dataloader ``i > 0`` gets a fresh clone of the stage's collection on first use.
 
-    Example:
+    Args:
+        collections: one collection per stage (see `build_metrics`).
+        step_values: keep a twin of the train collection that computes each batch's own values.
+
+    Examples:
+        >>> import torch
         >>> from torchmetrics.regression import MeanAbsoluteError
         >>> store = MetricStore({"val": MetricCollection({"mae": MeanAbsoluteError()})})
         >>> store.get("val", 1) is store.get("val", 0), store.get("train", 0)
         (False, None)
+        >>> store.update("val", 0, torch.tensor([1.0, 2.0]), torch.tensor([1.0, 4.0]))
+        >>> store.add_loss("val", 0, {"loss": torch.tensor(0.5)}, 2)
+        >>> values = store.compute_epoch("val", 0)
+        >>> float(values.metrics["mae"][0]), float(values.losses["loss"])
+        (1.0, 0.5)
         >>> list(store.state_dict())
         []
     """
 
-    def __init__(self, collections: Mapping[str, MetricCollection]) -> None:
+    def __init__(self, collections: Mapping[str, MetricCollection], step_values: bool = False) -> None:
         super().__init__()
         # ModuleDict keys must not clash with nn.Module attributes such as `train`.
         self.stages = nn.ModuleDict(
             {_stage_key(stage): nn.ModuleList([collection]) for stage, collection in collections.items()}
         )
-        self._cache: dict[tuple[str, int], MetricCollection] = {}
+        train = collections.get("train")
+        self.step_twin = _without_sync(fresh_copy(train)) if step_values and train is not None else None
+        self._loss_sums: dict[tuple[str, int], dict[str, Tensor]] = {}
+        self._counts: dict[tuple[str, int], int] = {}
+        self._pending: set[tuple[str, int]] = set()
         self._load_prefix = ""
         self.register_load_state_dict_post_hook(_drop_metric_keys)  # type: ignore[no-untyped-call]
 
@@ -50,18 +91,13 @@ class MetricStore(nn.Module):
 
     def get(self, stage: str, dataloader_idx: int = 0) -> MetricCollection | None:
         """Return the collection of ``stage`` for ``dataloader_idx``, or ``None`` if the stage has no metrics."""
-        collection = self._cache.get((stage, dataloader_idx))
-        if collection is not None:
-            return collection
         key = _stage_key(stage)
         if key not in self.stages:
             return None
         per_loader: nn.ModuleList = self.stages[key]  # type: ignore[assignment]
         while len(per_loader) <= dataloader_idx:
             per_loader.append(fresh_copy(per_loader[0]))  # type: ignore[arg-type]
-        collection = per_loader[dataloader_idx]  # type: ignore[assignment]
-        self._cache[(stage, dataloader_idx)] = collection  # type: ignore[assignment]
-        return collection
+        return per_loader[dataloader_idx]  # type: ignore[return-value]
 
     def collections(self, stage: str) -> list[MetricCollection]:
         """Every collection of ``stage``, indexed by dataloader (empty if the stage has no metrics)."""
@@ -72,10 +108,99 @@ class MetricStore(nn.Module):
         """Every metric held, in every stage and dataloader."""
         return (module for module in self.modules() if isinstance(module, Metric))
 
+    def update(
+        self, stage: str, dataloader_idx: int, preds: Any, target: Any, step_values: bool = False
+    ) -> dict[str, tuple[Any, Metric]] | None:
+        """Feed one batch to the metrics of ``stage`` and dataloader.
+
+        Args:
+            stage: the stage.
+            dataloader_idx: the dataloader the batch comes from.
+            preds: what the metrics receive as predictions (already detached).
+            target: what the metrics receive as target.
+            step_values: also return this batch's own values (train only, needs ``step_values`` at
+                construction).
+
+        Returns:
+            ``{metric name: (this batch's result, metric)}`` when ``step_values``, else ``None``.
+
+        Raises:
+            MetricUpdateError: a metric rejected the inputs; the message names stage, dataloader and metric.
+        """
+        collection = self.get(stage, dataloader_idx)
+        if collection is None:
+            return None
+        preds, target = upcast_low_precision(preds), upcast_low_precision(target)
+        self._pending.add((stage, dataloader_idx))
+        try:
+            collection.update(preds, target)
+        except Exception as err:
+            raise update_error(stage, dataloader_idx, collection, preds, target, err) from err
+        if not step_values or self.step_twin is None:
+            return None
+        # The twin holds only this batch: its result is the batch's own value, whatever the metric
+        # (wrappers such as MinMaxMetric lose their state in `forward`, so it is never used).
+        self.step_twin.reset()
+        self.step_twin.update(preds, target)
+        return compute_collection(self.step_twin)
+
+    def add_loss(self, stage: str, dataloader_idx: int, losses: Mapping[str, Tensor], count: int) -> None:
+        """Add one batch's loss (and components) with its weight ``count`` to the epoch's sums."""
+        key = (stage, dataloader_idx)
+        sums = self._loss_sums.setdefault(key, {})
+        for name, value in losses.items():
+            weighted = value.detach().to(torch.float64) * count
+            sums[name] = sums[name] + weighted if name in sums else weighted
+        self._counts[key] = self._counts.get(key, 0) + count
+        self._pending.add(key)
+
+    def pending(self, stage: str) -> list[int]:
+        """The dataloaders of ``stage`` that saw a batch since their values were last computed."""
+        return sorted(index for pending_stage, index in self._pending if pending_stage == stage)
+
+    def compute_epoch(self, stage: str, dataloader_idx: int, reduce: Reduce | None = None) -> EpochValues:
+        """Compute the epoch values of ``stage`` and dataloader, over every process.
+
+        The metric state stays as it is until `reset`, so a user's hook may still read or log the
+        metric objects; the cached results are what they then get.
+
+        Args:
+            stage: the stage.
+            dataloader_idx: the dataloader.
+            reduce: sums a tensor across processes, for the loss (identity when omitted).
+
+        Returns:
+            The metric results and the sample-weighted loss means.
+
+        Raises:
+            MetricComputeError: a metric's compute failed; the message names stage, dataloader and metric.
+        """
+        key = (stage, dataloader_idx)
+        self._pending.discard(key)
+        values = EpochValues()
+        collection = self.get(stage, dataloader_idx) if self.has(stage) else None
+        if collection is not None and any(metric.update_count for metric in _all_metrics(collection)):
+            values.metrics = compute_collection(
+                collection, lambda name, err: compute_error(stage, dataloader_idx, name, err)
+            )
+        sums = self._loss_sums.get(key)
+        if sums:
+            total = next(iter(sums.values()))
+            count = torch.tensor(self._counts[key], dtype=torch.float64, device=total.device)
+            stacked = torch.stack([*sums.values(), count])
+            if reduce is not None:
+                stacked = reduce(stacked)
+            values.losses = {name: stacked[index] / stacked[-1] for index, name in enumerate(sums)}
+        return values
+
     def reset(self, stage: str) -> None:
-        """Reset every collection of ``stage``."""
+        """Drop the state of every collection and the loss sums of ``stage``."""
         for collection in self.collections(stage):
             collection.reset()
+        for key in [key for key in self._loss_sums if key[0] == stage]:
+            del self._loss_sums[key]
+            del self._counts[key]
+        self._pending = {key for key in self._pending if key[0] != stage}
 
     def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
         """Return ``destination`` untouched: metric state is never checkpointed with the weights."""
@@ -92,70 +217,33 @@ class MetricStore(nn.Module):
         return self
 
 
-def compute_collection(collection: MetricCollection) -> dict[str, tuple[Any, Metric]]:
-    """Compute every metric of ``collection``, syncing each compute group's state once.
+def upcast_low_precision(value: Any) -> Any:
+    """Return float16/bfloat16 tensors (also inside a list or dict) as float32; anything else unchanged.
 
-    Metrics of one compute group (accuracy, precision, recall and F1 of one task) share their
-    state; torchmetrics would gather it across processes once per metric. Here the group's first
-    metric gathers it, every member computes from the gathered state without syncing again, and
-    the local state is restored so accumulation can go on.
-
-    Args:
-        collection: the collection to compute.
-
-    Returns:
-        ``{name: (result, metric)}`` with the names the collection gives its metrics.
-
-    Example:
+    Examples:
         >>> import torch
-        >>> from torchmetrics.classification import MulticlassAccuracy, MulticlassRecall
-        >>> collection = MetricCollection({"acc": MulticlassAccuracy(3), "recall": MulticlassRecall(3)})
-        >>> collection.update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 2]))
-        >>> {name: round(float(value), 4) for name, (value, _) in compute_collection(collection).items()}
-        {'acc': 0.8333, 'recall': 0.8333}
+        >>> upcast_low_precision([torch.zeros(1, dtype=torch.bfloat16)])[0].dtype
+        torch.float32
     """
-    metrics = dict(collection.items(keep_base=True, copy_state=False))
-    names = {base: str(full) for base, full in zip(metrics, collection.keys(keep_base=False), strict=True)}
-    groups = [list(group) for group in collection.compute_groups.values()] if collection._groups_checked else []
-    grouped = {name for group in groups for name in group}
-    groups += [[name] for name in metrics if name not in grouped]
-    results: dict[str, tuple[Any, Metric]] = {}
-    for group in groups:
-        synced = _gather_state(metrics[group[0]])
-        for name in group:
-            results[names[name]] = (_compute_from(metrics[name], synced), metrics[name])
-    collection._compute_groups_create_state_ref()
-    return {names[name]: results[names[name]] for name in metrics}
+    if isinstance(value, Tensor):
+        return value.float() if value.dtype in _LOW_PRECISION else value
+    if isinstance(value, list):
+        return [upcast_low_precision(item) for item in value]
+    if isinstance(value, dict):
+        return {key: upcast_low_precision(item) for key, item in value.items()}
+    return value
 
 
-def _gather_state(leader: Metric) -> dict[str, Any] | None:
-    # The synced state of a group, or None when there is nothing to sync (one process, or a metric
-    # built with sync_on_compute=False).
-    leader.sync(
-        dist_sync_fn=leader.dist_sync_fn,
-        process_group=leader.process_group,
-        should_sync=leader._to_sync,
-        distributed_available=leader.distributed_available_fn,
-    )
-    if not leader._is_synced:
-        return None
-    synced = {name: getattr(leader, name) for name in leader._defaults}
-    leader.unsync()
-    return synced
+def _all_metrics(collection: MetricCollection) -> Iterator[Metric]:
+    # Every metric, the ones inside wrappers included: wrappers do not count their updates, their children do.
+    return (module for module in collection.modules() if isinstance(module, Metric))
 
 
-def _compute_from(metric: Metric, synced: dict[str, Any] | None) -> Any:
-    local = {name: getattr(metric, name) for name in synced} if synced is not None else {}
-    to_sync = metric._to_sync
-    try:
-        for name, value in (synced or {}).items():
-            setattr(metric, name, value)
+def _without_sync(collection: MetricCollection) -> MetricCollection:
+    for metric in _all_metrics(collection):
+        metric.sync_on_compute = False
         metric._to_sync = False
-        return metric.compute()
-    finally:
-        metric._to_sync = to_sync
-        for name, value in local.items():
-            setattr(metric, name, value)
+    return collection
 
 
 def _stage_key(stage: str) -> str:
@@ -166,15 +254,6 @@ def _drop_metric_keys(store: nn.Module, incompatible_keys: Any) -> None:
     prefix = store._load_prefix
     for keys in (incompatible_keys.missing_keys, incompatible_keys.unexpected_keys):
         keys[:] = [key for key in keys if not key.startswith(prefix)]
-
-
-def upcast_low_precision(value: Any) -> Any:
-    """Return float16/bfloat16 tensors (also inside a list) as float32; anything else unchanged."""
-    if isinstance(value, Tensor) and value.dtype in _LOW_PRECISION:
-        return value.float()
-    if isinstance(value, list):
-        return [upcast_low_precision(item) for item in value]
-    return value
 
 
 def _keep_full_precision(metric: Metric) -> None:

@@ -1,12 +1,96 @@
-"""Turn computed metric results into logged names: scalars for the logger, the rest kept whole."""
+"""Every name the module logs is made here, and no two sources ever share one.
+
+`Namer` builds the names (stage, metric, element, ``_step``, ``_best``, loss components, dataloader
+suffix); `flatten_result` turns one computed result into loggable scalars; `NameRegistry` refuses a
+name that two different sources would produce, naming both.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
+from torchmetrics import Metric
+
+LOSS = "loss"
+"""The name of the loss, in ``prog_bar`` and ``track_best`` as in the logged names."""
+
+DATALOADER_SUFFIX = "/dataloader_idx_{}"
+"""Lightning's suffix for the values of evaluation dataloader ``i`` when there are several."""
+
+
+@dataclass(frozen=True)
+class Namer:
+    """Makes every logged name from its parts, with one separator.
+
+    Examples:
+        >>> namer = Namer("/")
+        >>> namer.epoch("val", "acc"), namer.step("train/acc"), namer.best("acc"), namer.loss("val", "kl")
+        ('val/acc', 'train/acc_step', 'val/acc_best', 'val/loss/kl')
+        >>> namer.with_dataloader("val/acc", 1, several=True), namer.with_dataloader("val/acc", 0, several=False)
+        ('val/acc/dataloader_idx_1', 'val/acc')
+    """
+
+    sep: str = "/"
+
+    def epoch(self, stage: str, name: str) -> str:
+        """The epoch value of metric ``name`` in ``stage``."""
+        return f"{stage}{self.sep}{name}"
+
+    @staticmethod
+    def step(epoch_name: str) -> str:
+        """The per-step value logged beside the epoch value ``epoch_name`` (e.g. ``train/acc``)."""
+        return f"{epoch_name}_step"
+
+    def best(self, name: str) -> str:
+        """The best validation value so far of ``name`` (a metric or ``"loss"``)."""
+        return f"{self.epoch('val', name)}_best"
+
+    def loss(self, stage: str, component: str | None = None) -> str:
+        """The loss of ``stage``, or one of its components."""
+        total = self.epoch(stage, LOSS)
+        return total if component is None else f"{total}{self.sep}{component}"
+
+    @staticmethod
+    def with_dataloader(name: str, dataloader_idx: int, several: bool) -> str:
+        """``name`` as Lightning shows it for ``dataloader_idx`` (suffixed only when there are several)."""
+        return name + DATALOADER_SUFFIX.format(dataloader_idx) if several else name
+
+
+class NameRegistry:
+    """Remembers which source produces each logged name and refuses a second source for it.
+
+    Examples:
+        >>> names = NameRegistry()
+        >>> names.claim("val/loss", "the loss")
+        >>> names.claim("val/loss", "metric 'loss'")
+        Traceback (most recent call last):
+        ...
+        ValueError: The logged name 'val/loss' would be produced by both the loss and metric 'loss'; rename the metric.
+    """
+
+    def __init__(self) -> None:
+        self._owners: dict[str, str] = {}
+
+    def claim(self, name: str, source: str) -> None:
+        """Record that ``source`` produces ``name``.
+
+        Raises:
+            ValueError: another source already produces ``name``.
+        """
+        owner = self._owners.setdefault(name, source)
+        if owner != source:
+            raise ValueError(
+                f"The logged name {name!r} would be produced by both {owner} and {source}; rename the metric."
+            )
+
+    def claim_all(self, names: Iterable[str], source: str) -> None:
+        """`claim` every name of ``names`` for ``source``."""
+        for name in names:
+            self.claim(name, source)
 
 
 def flatten_result(
@@ -36,7 +120,7 @@ def flatten_result(
     Raises:
         TypeError: the result is neither a tensor, a number, a dict nor a sequence of tensors.
 
-    Example:
+    Examples:
         >>> import torch
         >>> scalars, kept = flatten_result("val/per_class", torch.tensor([0.5, 1.0]), labels=["cat", "dog"])
         >>> sorted(scalars)
@@ -51,6 +135,39 @@ def flatten_result(
     kept: dict[str, Tensor] = {}
     _flatten(name, value, sep, labels, scalars, kept)
     return scalars, kept
+
+
+def expected_names(name: str, metric: Metric, sep: str) -> list[str]:
+    """The scalar names a metric's result will have, where its constructor arguments reveal them.
+
+    A metric with ``average=None`` and ``num_classes`` (or ``num_labels``) gives one name per class;
+    torchmetrics' ``MultitaskWrapper`` one per task; any other metric its own name. Results whose keys
+    only show at compute time are checked then.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> expected_names("val/acc", MulticlassAccuracy(3, average=None), "/")
+        ['val/acc/0', 'val/acc/1', 'val/acc/2']
+    """
+    task_metrics = getattr(metric, "task_metrics", None)
+    if isinstance(task_metrics, Mapping):
+        names: list[str] = []
+        for task, task_metric in task_metrics.items():
+            if isinstance(task_metric, Metric):
+                names += expected_names(f"{name}{sep}{task}", task_metric, sep)
+            else:  # a MetricCollection per task
+                names += [f"{name}{sep}{task}{sep}{key}" for key in task_metric.keys(keep_base=False)]
+        return names
+    count = getattr(metric, "num_classes", None) or getattr(metric, "num_labels", None)
+    if "average" in vars(metric) and getattr(metric, "average", 0) is None and isinstance(count, int):
+        return [f"{name}{sep}{index}" for index in range(count)]
+    return [name]
+
+
+def metric_labels(metric: Metric) -> Sequence[str] | None:
+    """The element names a metric declares for a 1-D result (``labels``), or ``None``."""
+    labels = getattr(metric, "labels", None)
+    return [str(label) for label in labels] if isinstance(labels, Sequence) and not isinstance(labels, str) else None
 
 
 def _flatten(

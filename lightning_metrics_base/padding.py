@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Iterable, Sized
 
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
@@ -23,7 +23,7 @@ def padding_warning(dataloader: object, stage: str, dataloader_idx: int = 0) -> 
     Returns:
         The warning text, naming the dataset size and the number of processes, or ``None``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> data = TensorDataset(torch.zeros(301, 2))
@@ -50,3 +50,30 @@ def padding_warning(dataloader: object, stage: str, dataloader_idx: int = 0) -> 
         f" processes; DistributedSampler repeats {repeated} of them, and the {stage} metrics count those"
         f" twice. Use a dataset size divisible by {processes}, or evaluate on one process for exact values."
     )
+
+
+class PaddingWarnings:
+    """Says each padding warning once per stage and dataloader, however many runs come after.
+
+    Examples:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> data = TensorDataset(torch.zeros(301, 2))
+        >>> padded = DataLoader(data, sampler=DistributedSampler(data, num_replicas=2, rank=0))
+        >>> once = PaddingWarnings()
+        >>> len(once.new_warnings("test", [padded])), len(once.new_warnings("test", [padded]))
+        (1, 0)
+    """
+
+    def __init__(self) -> None:
+        self._said: set[tuple[str, int]] = set()
+
+    def new_warnings(self, stage: str, dataloaders: Iterable[object]) -> list[str]:
+        """The warnings for ``stage``'s dataloaders that were not said before."""
+        messages = []
+        for dataloader_idx, dataloader in enumerate(dataloaders):
+            message = padding_warning(dataloader, stage, dataloader_idx)
+            if message is not None and (stage, dataloader_idx) not in self._said:
+                self._said.add((stage, dataloader_idx))
+                messages.append(message)
+        return messages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.wrappers import ClasswiseWrapper
 
 
 class WithBufferAndSubmodule(Metric):
@@ -32,6 +34,21 @@ class WithBufferAndSubmodule(Metric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         self.total += preds.sum() * self.scale
+
+    def compute(self) -> Tensor:
+        return self.total
+
+
+class HiddenFactor(Metric):
+    """Keeps its constructor argument under another name: it cannot be written back as a spec."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self._scale = factor
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        self.total += preds.sum() * self._scale
 
     def compute(self) -> Tensor:
         return self.total
@@ -90,9 +107,28 @@ class TestHyperparameters:
         assert isinstance(restored.val_metrics["f1"], MulticlassF1Score)  # type: ignore[index]
         assert restored.val_metrics["f1"].average == "macro"  # type: ignore[index]
 
-    def test_metric_objects_in_hyperparameters_warn_with_the_fix(self) -> None:
-        with pytest.warns(UserWarning, match=r"'metrics' holds torchmetrics Metric objects.*ignore=\['metrics'\]"):
-            ObjectConfigured({"acc": MulticlassAccuracy(NUM_CLASSES)})
+    def test_metric_objects_round_trip_through_load_from_checkpoint(self, tmp_path: Path) -> None:
+        metrics = {
+            "acc": MulticlassAccuracy(NUM_CLASSES, average="micro"),
+            "classwise": ClasswiseWrapper(MulticlassAccuracy(NUM_CLASSES, average=None), labels=list("abcde")),
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # every metric here can be written as a spec: no warning
+            model = ObjectConfigured(metrics)
+        data = loader(classification_data(64, seed=58), batch_size=32)
+        trainer = make_trainer(default_root_dir=tmp_path)
+        trainer.fit(model, data, data)
+        path = tmp_path / "objects.ckpt"
+        trainer.save_checkpoint(path)
+        restored = ObjectConfigured.load_from_checkpoint(path)  # torch.load's default weights_only=True
+        assert restored.val_metrics["acc"].average == "micro"  # type: ignore[index]
+        wrapper = restored.val_metrics["classwise"]  # type: ignore[index]
+        assert isinstance(wrapper, ClasswiseWrapper) and wrapper.labels == list("abcde")
+        assert wrapper.metric.average is None
+
+    def test_metric_whose_arguments_cannot_be_read_back_warns_with_the_fix(self) -> None:
+        with pytest.warns(UserWarning, match=r"'metrics': cannot write metrics\['odd'\] as a spec.*ignore=\['metrics'\]"):
+            ObjectConfigured({"acc": MulticlassAccuracy(NUM_CLASSES), "odd": HiddenFactor(2.0)})
 
 
 class FrozenEasyFirst(Classifier):

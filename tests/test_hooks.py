@@ -147,9 +147,12 @@ class TestUserHooks:
         trainer = make_trainer(max_epochs=2, num_sanity_val_steps=1)
         trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
         expected = full_data_accuracy(model, data)
+        sanity = full_data_accuracy(model, TensorDataset(*data[:32]))
         assert float(trainer.callback_metrics["train/acc"]) == pytest.approx(expected, abs=1e-6)
-        # the user's hook already sees this epoch's values; none of them is polluted by the sanity check
-        assert model.seen_in_hook == pytest.approx([-1.0, expected, expected], abs=1e-6)
+        # the user's hook already sees this epoch's values (the sanity check's own during the sanity check);
+        # the sanity batch does not leak into the first epoch
+        assert abs(sanity - expected) > 0.01
+        assert model.seen_in_hook == pytest.approx([sanity, expected, expected], abs=1e-6)
         assert not model.val_metrics["acc"].update_called  # type: ignore[index]
 
     def test_hook_calling_super_still_logs_exact_values(self) -> None:

@@ -78,7 +78,7 @@ class TestNonScalarResults:
 
 
 class ListStateProbe(Classifier):
-    """Records, after every epoch end, how many batches the list-state metrics still hold."""
+    """Records how many batches the list-state metrics hold in the user's hooks."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -88,24 +88,37 @@ class ListStateProbe(Classifier):
             },
             lr=0.01,
         )
-        self.left_over: list[int] = []
+        self.at_epoch_end: list[int] = []
+        self.after_logging: list[int] = []
 
     def _held(self, stage: str) -> int:
         collection = getattr(self, f"{stage}_metrics")
         return sum(len(metric.preds) for metric in collection.values(copy_state=False))
 
+    def on_train_epoch_start(self) -> None:
+        self.after_logging.append(self._held("train"))
+
     def on_train_epoch_end(self) -> None:
-        self.left_over.append(self._held("train"))
+        self.at_epoch_end.append(self._held("train"))
 
     def on_validation_epoch_end(self) -> None:
-        self.left_over.append(self._held("val"))
+        self.at_epoch_end.append(self._held("val"))
+
+    def on_validation_end(self) -> None:
+        self.after_logging.append(self._held("val"))
+
+    def on_train_end(self) -> None:
+        self.after_logging.append(self._held("train"))
 
 
-def test_list_states_are_emptied_every_epoch() -> None:
+def test_list_states_are_held_for_user_hooks_and_released_after_logging() -> None:
     model = ListStateProbe()
     data = classification_data(96, seed=43)
     trainer = make_trainer(max_epochs=20, num_sanity_val_steps=1)
     trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
-    assert len(model.left_over) == 41  # sanity check + 20 train + 20 val epoch ends
-    assert model.left_over == [0] * 41
+    # the user's epoch-end hooks see the whole epoch (1 sanity batch, then 3 batches per epoch, each metric)
+    assert model.at_epoch_end == [2] + [6, 6] * 20
+    # once Lightning has logged, the state is released: memory stays flat over the epochs
+    assert len(model.after_logging) == 1 + 20 + 20 + 1
+    assert model.after_logging == [0] * 42
     assert "val/auroc" in trainer.callback_metrics and "train/ap" in trainer.callback_metrics

@@ -1,0 +1,76 @@
+"""Best validation values so far, in the manner of Lightning's `EarlyStopping`: direction, NaN rule, state."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from torchmetrics import Metric
+
+from lightning_metrics_base.naming import LOSS
+
+
+def direction(name: str, metric: Metric | None) -> bool:
+    """Whether higher is better for ``name``: the metric's ``higher_is_better``; for the loss, lower is better.
+
+    Raises:
+        ValueError: the metric does not say whether higher is better.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> direction("acc", MulticlassAccuracy(3)), direction("loss", None)
+        (True, False)
+    """
+    if name == LOSS or metric is None:
+        return False
+    higher = metric.higher_is_better
+    if higher is None:
+        raise ValueError(
+            f"track_best: metric {name!r} ({type(metric).__name__}) does not say whether higher is better;"
+            " remove it from `track_best`."
+        )
+    return bool(higher)
+
+
+class BestTracker:
+    """Keeps the best value so far of each tracked name.
+
+    A NaN value never becomes the best and never blocks a later value from becoming it, as in
+    Lightning's `ModelCheckpoint`. The state is a plain dict, saved in checkpoints.
+
+    Args:
+        higher_is_better: for each tracked name (a metric or ``"loss"``), its direction.
+
+    Examples:
+        >>> best = BestTracker({"acc": True})
+        >>> best.update("acc", "val/acc_best", float("nan")), best.update("acc", "val/acc_best", 0.5)
+        (None, 0.5)
+        >>> best.update("acc", "val/acc_best", 0.25), best.state_dict()
+        (0.5, {'best_values': {'val/acc_best': 0.5}})
+    """
+
+    def __init__(self, higher_is_better: Mapping[str, bool]) -> None:
+        self.higher_is_better = dict(higher_is_better)
+        self.values: dict[str, float] = {}
+
+    def update(self, name: str, key: str, value: float) -> float | None:
+        """Offer this epoch's ``value`` of tracked ``name``, kept under ``key`` (its logged best name).
+
+        Returns:
+            The best value so far, or ``None`` while there is none (only NaN seen).
+        """
+        best = self.values.get(key)
+        if math.isnan(value):
+            return best
+        if best is None or (value > best if self.higher_is_better[name] else value < best):
+            self.values[key] = value
+        return self.values[key]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The best values, keyed by their logged names."""
+        return {"best_values": dict(self.values)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore best values saved by `state_dict`."""
+        self.values.update(state.get("best_values", {}))

@@ -1,0 +1,70 @@
+"""The errors a metric raises at run time, rewritten to say where: stage, dataloader, metric, inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+from torchmetrics import MetricCollection
+
+
+class MetricUpdateError(RuntimeError):
+    """A metric failed to update; the message names the stage, dataloader, metric and input shapes."""
+
+
+class MetricComputeError(RuntimeError):
+    """A metric failed to compute its epoch value; the message names the stage, dataloader and metric."""
+
+
+def update_error(
+    stage: str, dataloader_idx: int, collection: MetricCollection, preds: Any, target: Any, err: Exception
+) -> MetricUpdateError:
+    """Find which metric of ``collection`` rejects ``(preds, target)`` and describe the failure.
+
+    The metrics are updated one at a time to find the failing one; the stage's state is lost anyway
+    (the module resets it when the next run starts).
+
+    Examples:
+        >>> import torch
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> collection = MetricCollection({"acc": MulticlassAccuracy(3)})
+        >>> preds, target = torch.zeros(2, 5), torch.zeros(2, dtype=torch.long)
+        >>> try:
+        ...     collection.update(preds, target)
+        ... except Exception as err:
+        ...     print(update_error("val", 0, collection, preds, target, err).args[0][:59])
+        val metric 'acc' failed to update (dataloader 0) with preds
+    """
+    failing = "?"
+    for name, metric in collection.items(keep_base=False, copy_state=False):
+        try:
+            metric.update(preds, target)
+        except Exception:
+            failing = name
+            break
+    return MetricUpdateError(
+        f"{stage} metric {failing!r} failed to update (dataloader {dataloader_idx}) with preds of"
+        f" {describe(preds)} and target of {describe(target)}: {err}"
+        " Check `metric_inputs()` and the metric's arguments (e.g. `num_classes`)."
+    )
+
+
+def compute_error(stage: str, dataloader_idx: int, name: str, err: Exception) -> MetricComputeError:
+    """Describe a metric whose epoch-end compute failed.
+
+    Examples:
+        >>> compute_error("val", 1, "auroc", ValueError("no positive sample")).args[0]
+        "val metric 'auroc' failed to compute its epoch value (dataloader 1): no positive sample"
+    """
+    return MetricComputeError(
+        f"{stage} metric {name!r} failed to compute its epoch value (dataloader {dataloader_idx}): {err}"
+    )
+
+
+def describe(value: Any) -> str:
+    """A short description of a metric input: a tensor's shape and dtype, or a type name."""
+    if isinstance(value, Tensor):
+        return f"shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, dict):
+        return "a dict of " + ", ".join(f"{key!r}: {describe(item)}" for key, item in value.items())
+    return f"type {type(value).__name__}"
