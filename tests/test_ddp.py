@@ -8,7 +8,9 @@ import pytest
 import torch
 from helpers import NUM_CLASSES, TEACHER, Classifier, classification_data, loader, make_trainer, predict_all
 from torch.utils.data import TensorDataset
-from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassStatScores
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score, multiclass_stat_scores
+from torchmetrics.wrappers import ClasswiseWrapper, MinMaxMetric
 
 
 def split_difficulty(n: int, seed: int) -> TensorDataset:
@@ -99,3 +101,38 @@ def test_uneven_eval_data_warns_under_real_ddp(capfd: pytest.CaptureFixture[str]
     err = capfd.readouterr().err
     # rank 0 warns once, naming the dataset size and the number of processes
     assert err.count("test dataloader 0: its 301 samples do not split evenly across 2 processes") == 1
+
+
+def wrapper_metrics() -> dict[str, Any]:
+    return {
+        "val": {
+            "stats": ClasswiseWrapper(MulticlassStatScores(NUM_CLASSES, average=None)),
+            "micro": MulticlassStatScores(NUM_CLASSES, average="micro"),
+            "minmax": MinMaxMetric(MulticlassAccuracy(NUM_CLASSES)),
+            # a wrapper beside the metric it wraps: torchmetrics may put both in one compute group
+            "per_class": MulticlassAccuracy(NUM_CLASSES, average=None),
+            "classwise": ClasswiseWrapper(MulticlassAccuracy(NUM_CLASSES, average=None), labels=list("abcde")),
+        }
+    }
+
+
+def test_wrappers_are_synced_exactly_once() -> None:
+    val = split_difficulty(400, seed=15)
+    model = Classifier(wrapper_metrics(), lr=0.0)
+    trainer = make_trainer(devices=2, strategy="ddp_spawn")
+    trainer.validate(model, loader(val, batch_size=32), verbose=False)
+    logged = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    preds, target = predict_all(model, val)
+    stats = multiclass_stat_scores(preds, target, num_classes=NUM_CLASSES, average=None)
+    micro = multiclass_stat_scores(preds, target, num_classes=NUM_CLASSES, average="micro")
+    per_class = multiclass_accuracy(preds, target, num_classes=NUM_CLASSES, average=None)
+    for cls in range(NUM_CLASSES):
+        for index in range(5):  # tp, fp, tn, fn, support: counts, which a double sync would double
+            assert logged[f"val/stats/multiclassstatscores_{cls}/{index}"] == float(stats[cls, index])
+        assert logged[f"val/per_class/{cls}"] == pytest.approx(float(per_class[cls]), abs=1e-6)
+        assert logged[f"val/classwise/multiclassaccuracy_{'abcde'[cls]}"] == pytest.approx(
+            float(per_class[cls]), abs=1e-6
+        )
+    assert [logged[f"val/micro/{index}"] for index in range(5)] == micro.tolist()
+    assert int(micro[4]) == len(val)
+    assert logged["val/minmax/raw"] == pytest.approx(accuracy(model, val), abs=1e-6)
