@@ -30,7 +30,6 @@ from torchmetrics.functional.classification import (
 )
 
 from lightning_metrics_base.module import MetricAwareModule
-from lightning_metrics_base.specs import holds_metric_objects
 
 NUM_CLASSES = 10
 NUM_FEATURES = 64
@@ -50,7 +49,10 @@ class DigitsClassifier(MetricAwareModule):
     """A two-layer perceptron for 8x8 digit images.
 
     Args:
-        metrics: any metrics config accepted by `MetricAwareModule`; ``None`` gives the demo's set.
+        metrics: the metrics, by name: torchmetrics objects or specs such as
+            {"acc": {"class_path": "MulticlassAccuracy", "init_args": {"num_classes": 10}}}, or one such
+            dict per stage under "train", "val" and "test". None gives the demo's set (accuracy, macro F1,
+            per-class accuracy and confusion matrix).
         hidden: the width of the hidden layer.
         lr: Adam's learning rate.
     """
@@ -61,8 +63,8 @@ class DigitsClassifier(MetricAwareModule):
             prog_bar=("loss", "acc") if metrics is None else ("loss",),
             track_best=("acc",) if metrics is None else (),
         )
-        # spec dicts pickle into checkpoints as plain data; Metric objects would not load back
-        self.save_hyperparameters(ignore=["metrics"] if holds_metric_objects(metrics) else [])
+        # metric objects are saved as specs, so `load_from_checkpoint` restores this very metric set
+        self.save_hyperparameters()
         self.lr = lr
         self.net = torch.nn.Sequential(
             torch.nn.Linear(NUM_FEATURES, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, NUM_CLASSES)

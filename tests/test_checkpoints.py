@@ -127,7 +127,9 @@ class TestHyperparameters:
         assert wrapper.metric.average is None
 
     def test_metric_whose_arguments_cannot_be_read_back_warns_with_the_fix(self) -> None:
-        with pytest.warns(UserWarning, match=r"'metrics': cannot write metrics\['odd'\] as a spec.*ignore=\['metrics'\]"):
+        with pytest.warns(
+            UserWarning, match=r"'metrics': cannot write metrics\['odd'\] as a spec.*ignore=\['metrics'\]"
+        ):
             ObjectConfigured({"acc": MulticlassAccuracy(NUM_CLASSES), "odd": HiddenFactor(2.0)})
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import NUM_CLASSES, Classifier, classification_data, loader, make_trainer
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassROC
 
@@ -42,3 +43,53 @@ def test_without_matplotlib_nothing_breaks(tmp_path: Path, monkeypatch: pytest.M
     events = fit_with_tensorboard(tmp_path)
     assert events.Tags()["images"] == []
     assert "val/acc" in events.Tags()["scalars"]
+
+
+def figure_metrics() -> dict[str, Any]:
+    return {
+        "acc": MulticlassAccuracy(num_classes=NUM_CLASSES),
+        "confmat": MulticlassConfusionMatrix(num_classes=NUM_CLASSES),
+    }
+
+
+def test_figures_land_at_the_step_of_their_epoch_scalars(tmp_path: Path) -> None:
+    logger = TensorBoardLogger(tmp_path, name="steps")
+    model = Classifier({"val": figure_metrics(), "test": figure_metrics()})
+    data = loader(classification_data(100, seed=72), batch_size=32)
+    trainer = make_trainer(max_epochs=2, logger=logger)
+    trainer.fit(model, data, data)
+    trainer.test(model, data, verbose=False)
+    events = EventAccumulator(str(Path(logger.log_dir)), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    for stage in ("val", "test"):
+        figure_steps = [image.step for image in events.Images(f"{stage}/confmat")]
+        scalar_steps = [scalar.step for scalar in events.Scalars(f"{stage}/acc")]
+        assert figure_steps == scalar_steps and len(figure_steps) == (2 if stage == "val" else 1)
+
+
+def test_figures_reach_mlflow(tmp_path: Path) -> None:
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    logger = MLFlowLogger(
+        experiment_name="figures",
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        artifact_location=str(tmp_path / "artifacts"),
+    )
+    data = loader(classification_data(100, seed=73), batch_size=32)
+    trainer = make_trainer(max_epochs=2, logger=logger)
+    trainer.fit(Classifier({"val": figure_metrics()}), data, data)
+    artifacts = [item.path for item in logger.experiment.list_artifacts(logger.run_id, "figures")]
+    steps = sorted({int(path.rsplit("_", 1)[1].removesuffix(".png")) for path in artifacts})
+    assert len(artifacts) == 2 and all(path.startswith("figures/val_confmat_step_") for path in artifacts)
+    history = logger.experiment.get_metric_history(logger.run_id, "val/acc")
+    assert sorted(point.step for point in history) == steps  # the steps of the two validation epochs' scalars
+
+
+def test_a_logger_that_cannot_take_figures_gets_one_notice_per_fit(tmp_path: Path) -> None:
+    logger = CSVLogger(tmp_path)
+    data = loader(classification_data(100, seed=74), batch_size=32)
+    model = Classifier({"val": figure_metrics()})
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="CSVLogger cannot take figures: val/confmat") as record:
+            make_trainer(max_epochs=3, logger=logger).fit(model, data, data)
+        assert sum("cannot take figures" in str(warning.message) for warning in record) == 1

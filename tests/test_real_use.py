@@ -37,10 +37,14 @@ def test_demo_prints_agreeing_table_and_writes_pictures(tmp_path: Path, capsys: 
     assert not any(column.startswith("val/confmat") for column in columns)
 
 
-def test_lightning_cli_from_yaml(tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        str(EXAMPLES / "train_cli.py"),
+def run_cli(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(EXAMPLES / "train_cli.py"), *arguments]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def test_lightning_cli_round_trips_the_configured_metrics(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path,
         "fit",
         "--config",
         str(EXAMPLES / "cli_config.yaml"),
@@ -48,24 +52,42 @@ def test_lightning_cli_from_yaml(tmp_path: Path) -> None:
         "--trainer.enable_progress_bar=false",
         f"--trainer.default_root_dir={tmp_path}",
         f"--trainer.logger.init_args.save_dir={tmp_path}",
-    ]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (metrics_csv,) = tmp_path.rglob("metrics.csv")
     with metrics_csv.open() as handle:
         columns = set(next(csv.reader(handle))) - {"epoch", "step"}
     assert columns == {"train/loss", "train/acc", "train/f1", "val/loss", "val/acc", "val/f1"}
+    (hparams,) = tmp_path.rglob("hparams.yaml")
+    assert "MulticlassConfusionMatrix" in hparams.read_text()
     (checkpoint,) = tmp_path.rglob("*.ckpt")
     model = DigitsClassifier.load_from_checkpoint(checkpoint)
+    # exactly the configured metrics, not the demo's default set
+    for stage in ("train", "val", "test"):
+        assert set(getattr(model, f"{stage}_metrics").keys()) == {"acc", "f1", "confmat"}
     assert isinstance(model.val_metrics["acc"], MulticlassAccuracy)  # type: ignore[index]
     assert model.val_metrics["acc"].average == "micro"  # type: ignore[index]
     assert isinstance(model.val_metrics["f1"], MulticlassF1Score)  # type: ignore[index]
+    assert model.val_metrics["f1"].average == "macro"  # type: ignore[index]
     assert isinstance(model.test_metrics["confmat"], MulticlassConfusionMatrix)  # type: ignore[index]
 
 
-def test_hydra_specs_from_yaml() -> None:
-    config = OmegaConf.load(EXAMPLES / "hydra_metrics.yaml")
-    model = DigitsClassifier(metrics=config.metrics)
+def test_lightning_cli_help_shows_the_option_with_an_example(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "fit", "--help")
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = " ".join(result.stdout.split())
+    start = text.index("--model.metrics METRICS the metrics")
+    option = text[start : text.index("--model.hidden HIDDEN", start)]
+    assert 'such as {"acc": {"class_path": "MulticlassAccuracy", "init_args": {"num_classes": 10}}}' in option
+    assert "``" not in option and ":class:" not in option
+
+
+def test_hydra_instantiate_with_defaults_round_trips(tmp_path: Path) -> None:
+    import hydra.utils
+
+    config = OmegaConf.load(EXAMPLES / "hydra_config.yaml")
+    model = hydra.utils.instantiate(config.model)
+    assert isinstance(model, DigitsClassifier)
     assert set(model.train_metrics.keys()) == {"acc"}  # type: ignore[union-attr]
     assert isinstance(model.val_metrics["per_class"], ClasswiseWrapper)  # type: ignore[index]
     assert model.test_metrics is None
@@ -73,5 +95,11 @@ def test_hydra_specs_from_yaml() -> None:
     data.setup()
     from helpers import make_trainer
 
-    make_trainer(limit_train_batches=2).fit(model, datamodule=data)
+    trainer = make_trainer(limit_train_batches=2, default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=data)
     assert 0.0 <= float(model.epoch_metrics["val/per_class/multiclassaccuracy_seven"]) <= 1.0
+    trainer.save_checkpoint(tmp_path / "hydra.ckpt")
+    restored = DigitsClassifier.load_from_checkpoint(tmp_path / "hydra.ckpt")
+    assert set(restored.val_metrics.keys()) == {"acc", "per_class"}  # type: ignore[union-attr]
+    assert restored.val_metrics["per_class"].labels == list(config.model.metrics.val.per_class.labels)  # type: ignore[index]
+    assert restored.test_metrics is None and restored.hparams["hidden"] == 32
