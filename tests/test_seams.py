@@ -289,7 +289,7 @@ def test_str_enum_keys_are_taken_as_their_values() -> None:
     trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
     assert float(trainer.callback_metrics["val/acc"]) == pytest.approx(full_data_accuracy(model, data), abs=1e-6)
     assert {"val/acc", "val/f1", "val/acc_best"} <= set(trainer.callback_metrics)
-    assert all(type(name) is str for name in model.val_metrics.keys())  # type: ignore[union-attr]
+    assert all(type(name) is str for name in model.val_metrics)  # type: ignore[union-attr]
 
 
 class SeesProgressBar(Callback):
