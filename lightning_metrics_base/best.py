@@ -6,9 +6,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import torch
+from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_metrics_base.naming import LOSS
+from lightning_metrics_base.naming import LOSS, Namer
 
 
 def direction(name: str, metric: Metric | None) -> bool:
@@ -74,3 +76,29 @@ class BestTracker:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore best values saved by `state_dict`."""
         self.values.update(state.get("best_values", {}))
+
+    def offer(
+        self,
+        namer: Namer,
+        losses: Mapping[str, Tensor],
+        metrics: Mapping[str, tuple[Any, Metric]],
+        dataloader_idx: int = 0,
+        several: bool = False,
+    ) -> list[tuple[str, Tensor]]:
+        """Offer one validation dataloader's epoch values; return ``(logged best name, best so far)`` to log.
+
+        Examples:
+            >>> import torch
+            >>> best = BestTracker({"loss": False})
+            >>> best.offer(Namer("/"), {"loss": torch.tensor(0.5)}, {})
+            [('val/loss_best', tensor(0.5000))]
+        """
+        logged = []
+        for name in self.higher_is_better:
+            value = losses.get(LOSS) if name == LOSS else metrics.get(name, (None, None))[0]
+            if not isinstance(value, Tensor) or value.ndim != 0:
+                continue
+            best = self.update(name, namer.with_dataloader(namer.best(name), dataloader_idx, several), float(value))
+            if best is not None:
+                logged.append((namer.best(name), torch.tensor(best)))
+        return logged

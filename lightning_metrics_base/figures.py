@@ -37,6 +37,29 @@ def takes_figures(logger: Logger) -> bool:
     return hasattr(logger, "log_image") or _figure_method(logger) is not None
 
 
+def figure_notices(loggers: Iterable[Logger], tag: str, noticed: set[str]) -> list[str]:
+    """One notice per logger type that cannot take figures and was not noticed yet (``noticed`` is updated).
+
+    Examples:
+        >>> from lightning.pytorch.loggers import CSVLogger
+        >>> noticed = set()
+        >>> figure_notices([CSVLogger("/tmp")], "val/confmat", noticed)[0][:46]
+        'CSVLogger cannot take figures: val/confmat and'
+        >>> figure_notices([CSVLogger("/tmp")], "val/confmat", noticed)
+        []
+    """
+    notices = []
+    for logger in loggers:
+        kind = type(logger).__name__
+        if not takes_figures(logger) and kind not in noticed:
+            noticed.add(kind)
+            notices.append(
+                f"{kind} cannot take figures: {tag} and other results of two or more dimensions are not sent"
+                " to it (read them from `epoch_metrics`, or add a TensorBoard or MLflow logger)."
+            )
+    return notices
+
+
 def _figure_method(logger: Logger) -> str | None:
     # Only loggers whose experiment is created already or cheaply; `experiment` starts a run otherwise.
     experiment = getattr(logger, "experiment", None)
@@ -50,7 +73,7 @@ def log_figure(loggers: Iterable[Logger], tag: str, metric: Metric, value: Any, 
     """Draw ``value`` with the metric's own ``plot()`` and send the figure to every logger that accepts one.
 
     Args:
-        loggers: the loggers to send it to (those for which `takes_figures` holds).
+        loggers: the trainer's loggers; those that cannot take figures are skipped.
         tag: the figure's name, e.g. ``"val/confmat"``.
         metric: the metric that computed ``value``; its ``plot`` draws it.
         value: what the metric's ``compute()`` returned.
@@ -59,7 +82,8 @@ def log_figure(loggers: Iterable[Logger], tag: str, metric: Metric, value: Any, 
     Returns:
         Whether a figure was drawn (``False`` without matplotlib or when the metric cannot plot).
     """
-    if not matplotlib_available():
+    loggers = [logger for logger in loggers if takes_figures(logger)]
+    if not loggers or not matplotlib_available():
         return False
     import matplotlib.pyplot as plt
 

@@ -30,36 +30,23 @@ from lightning_metrics_base.config import (
     check_names,
 )
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
-from lightning_metrics_base.figures import log_figure, takes_figures, wants_figure
-from lightning_metrics_base.metric_store import EpochValues, MetricStore
-from lightning_metrics_base.naming import LOSS, Namer, NameRegistry, expected_names, flatten_result, metric_labels
+from lightning_metrics_base.figures import figure_notices, log_figure
+from lightning_metrics_base.metric_store import EpochValues, MetricStore, detach, loss_parts, samples_in
+from lightning_metrics_base.naming import (
+    LOSS,
+    Namer,
+    name_epoch_values,
+    name_step_values,
+    reserve_names,
+)
 from lightning_metrics_base.padding import PaddingWarnings
 from lightning_metrics_base.scoped_warnings import ScopedIgnores
-from lightning_metrics_base.specs import config_to_specs, holds_metric_objects
+from lightning_metrics_base.specs import hparams_as_specs
 
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
 
 LossFn = Callable[[Any, Any], Any]
 _CHECKPOINT_KEY = "lightning_metrics_base"
-# Lightning hooks the module does work in. A subclass's override is wrapped so that the base
-# class's work runs first, with or without `super()`; that work is idempotent, so `super()` is fine.
-_WRAPPED_HOOKS = (
-    "setup",
-    "teardown",
-    "on_train_epoch_start",
-    "on_validation_epoch_start",
-    "on_test_epoch_start",
-    "on_validation_batch_end",
-    "on_test_batch_end",
-    "on_train_epoch_end",
-    "on_validation_epoch_end",
-    "on_test_epoch_end",
-    "on_validation_end",
-    "on_test_end",
-    "on_train_end",
-    "on_save_checkpoint",
-    "on_load_checkpoint",
-)
 
 
 class MetricAwareModule(LightningModule):
@@ -167,7 +154,7 @@ class MetricAwareModule(LightningModule):
         self._best = BestTracker(
             {name: direction(name, val[name] if val is not None and name != LOSS else None) for name in self.track_best}
         )
-        self._names = self._reserve_names(collections)
+        self._names = reserve_names(self._namer, collections, self.track_best, self.log_train_step)
         self.epoch_metrics: dict[str, Tensor] = {}
         self._padding = PaddingWarnings()
         self._quiet = ScopedIgnores()
@@ -215,16 +202,7 @@ class MetricAwareModule(LightningModule):
         Raises:
             TypeError: the target holds no tensor to count; override ``count_samples``.
         """
-        items = list(target.values()) if isinstance(target, Mapping) else target
-        for item in [target] if isinstance(target, Tensor) else items if isinstance(items, (list, tuple)) else []:
-            if isinstance(item, Tensor):
-                return int(item.shape[0]) if item.ndim else 1
-        if isinstance(target, (list, tuple)):
-            return len(target)
-        raise TypeError(
-            f"{type(self).__name__}.count_samples cannot count the samples of a {type(target).__name__} target;"
-            " override `count_samples(self, target)` to return the number of samples in the batch."
-        )
+        return samples_in(target, type(self).__name__)
 
     # ------------------------------------------------------------------ what the module exposes
 
@@ -281,74 +259,14 @@ class MetricAwareModule(LightningModule):
             raise ValueError(f"update_metrics: unknown stage {stage!r}; the stages are {', '.join(STAGES)}.")
         self._update(stage, preds, target, dataloader_idx)
 
-    # ------------------------------------------------------------------ Lightning hooks (wrapped in subclasses)
-
-    def setup(self, stage: str) -> None:
-        """Called at the beginning of fit, validate, test or predict."""
-        self._figure_notices.clear()
-
-    def teardown(self, stage: str) -> None:
-        """Called at the end of fit, validate, test or predict; takes back the module's warning filters."""
-        self._quiet.clear()
-
-    def on_train_epoch_start(self) -> None:
-        """Called when the train epoch begins; resets the train metrics."""
-        self._start_epoch("train")
-
-    def on_validation_epoch_start(self) -> None:
-        """Called when the validation epoch begins; resets the validation metrics."""
-        self._start_epoch("val")
-
-    def on_test_epoch_start(self) -> None:
-        """Called when the test epoch begins; resets the test metrics."""
-        self._start_epoch("test")
-
-    def on_validation_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Called after a validation batch; with several dataloaders, logs one's values after its last batch."""
-        self._end_batch("val", batch_idx, dataloader_idx)
-
-    def on_test_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Called after a test batch; with several dataloaders, logs one's values after its last batch."""
-        self._end_batch("test", batch_idx, dataloader_idx)
-
-    def on_train_epoch_end(self) -> None:
-        """Called when the train epoch ends; computes and logs the train values."""
-        self._end_epoch("train")
-
-    def on_validation_epoch_end(self) -> None:
-        """Called when the validation epoch ends; computes and logs the validation values."""
-        self._end_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        """Called when the test epoch ends; computes and logs the test values."""
-        self._end_epoch("test")
-
-    def on_validation_end(self) -> None:
-        """Called after validation, once Lightning has logged; releases the validation state."""
-        self._metric_store.reset("val")
-
-    def on_test_end(self) -> None:
-        """Called after testing, once Lightning has logged; releases the test state."""
-        self._metric_store.reset("test")
-
-    def on_train_end(self) -> None:
-        """Called when training ends; releases the train state."""
-        self._metric_store.reset("train")
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Called when saving a checkpoint; stores the best validation values of ``track_best``."""
-        checkpoint[_CHECKPOINT_KEY] = self._best.state_dict()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Called when loading a checkpoint; restores the best validation values of ``track_best``."""
-        self._best.load_state_dict(checkpoint.get(_CHECKPOINT_KEY, {}))
+    # ------------------------------------------------------------------ Lightning hooks (see `_HOOK_WORK`)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for hook in _WRAPPED_HOOKS:
+        for hook in _HOOK_WORK:
             user_hook = cls.__dict__.get(hook)
             if callable(user_hook) and not getattr(user_hook, "_runs_own_work", False):
-                setattr(cls, hook, _after_own_work(user_hook, getattr(MetricAwareModule, hook)))
+                setattr(cls, hook, _after_own_work(user_hook, _HOOK_WORK[hook][0]))
 
     def save_hyperparameters(
         self,
@@ -368,20 +286,11 @@ class MetricAwareModule(LightningModule):
             current = inspect.currentframe()
             frame = current.f_back if current is not None else None
         super().save_hyperparameters(*args, ignore=ignore, frame=frame, logger=logger)
-        for key in [key for key, value in self.hparams.items() if holds_metric_objects(value)]:
-            converted, missed = config_to_specs(self.hparams[key], key)
-            self.hparams[key] = converted
-            vars(self)["_hparams_initial"][key] = copy.deepcopy(converted)  # what loggers and checkpoints save
-            if missed:
-                warnings.warn(
-                    f"Hyperparameter {key!r}: cannot write {', '.join(missed)} as a spec (its constructor arguments"
-                    " cannot be read back), so checkpoints pickle the object and `load_from_checkpoint` cannot"
-                    " restore it with `torch.load(weights_only=True)`. Pass it as a spec dict"
-                    " ({'class_path': 'package.module.Metric', 'init_args': {...}}) or call"
-                    f" `self.save_hyperparameters(ignore=[{key!r}])`.",
-                    UserWarning,
-                    stacklevel=2,
-                )
+        converted, messages = hparams_as_specs(self.hparams)
+        self.hparams.update(converted)
+        vars(self)["_hparams_initial"].update(copy.deepcopy(converted))  # what loggers and checkpoints save
+        for message in messages:
+            warnings.warn(message, UserWarning, stacklevel=2)
 
     # ------------------------------------------------------------------ internals
 
@@ -393,34 +302,23 @@ class MetricAwareModule(LightningModule):
     @torch.compiler.disable  # type: ignore[untyped-decorator]
     def _record(self, stage: str, loss: Any, preds: Any, target: Any, dataloader_idx: int) -> Tensor:
         # Runs outside any compiled region: `self.log` cannot be traced.
-        losses = _loss_parts(loss)
+        losses = loss_parts(loss)
         count = self.count_samples(target)
         self._metric_store.add_loss(stage, dataloader_idx, losses, count)
         if stage == "train" and (LOSS in self.prog_bar or self._logs_this_step()):
-            name = self._namer.step(self._namer.loss("train"))
-            self.log(
-                name,
-                losses[LOSS].detach(),
-                on_step=True,
-                on_epoch=False,
-                prog_bar=LOSS in self.prog_bar,
-                batch_size=count,
-            )
+            name, bar = self._namer.step(self._namer.loss("train")), LOSS in self.prog_bar
+            self.log(name, losses[LOSS].detach(), on_step=True, on_epoch=False, prog_bar=bar, batch_size=count)
         self._update(stage, preds, target, dataloader_idx)
         return losses[LOSS]
 
     def _update(self, stage: str, preds: Any, target: Any, dataloader_idx: int) -> None:
         if not self._metric_store.has(stage):
             return
-        preds, target = self.metric_inputs(_detach(preds), _detach(target))
+        preds, target = self.metric_inputs(detach(preds), detach(target))
         step_values = stage == "train" and self.log_train_step and self._logs_this_step(prog_bar=True)
         values = self._metric_store.update(stage, dataloader_idx, preds, target, step_values)
-        for name, (value, metric) in (values or {}).items():
-            scalars, _ = flatten_result(self._namer.epoch("train", name), value, self.log_sep, metric_labels(metric))
-            for scalar_name, scalar in scalars.items():
-                step_name = self._namer.step(scalar_name)
-                self._names.claim(step_name, f"metric {name!r}")
-                self.log(step_name, scalar, on_step=True, on_epoch=False, prog_bar=name in self.prog_bar)
+        for name, scalar, source in name_step_values(self._namer, self._names, values or {}):
+            self.log(name, scalar, on_step=True, on_epoch=False, prog_bar=source in self.prog_bar)
 
     def _logs_this_step(self, prog_bar: bool = False) -> bool:
         # A per-step value costs a `self.log` (and for metrics a compute); do it only when the progress
@@ -428,6 +326,12 @@ class MetricAwareModule(LightningModule):
         if (prog_bar and self.prog_bar - {LOSS}) or self._trainer is None:
             return True
         return bool(getattr(getattr(self._trainer, "_logger_connector", None), "should_update_logs", True))
+
+    def _save_best(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[_CHECKPOINT_KEY] = self._best.state_dict()
+
+    def _load_best(self, checkpoint: dict[str, Any]) -> None:
+        self._best.load_state_dict(checkpoint.get(_CHECKPOINT_KEY, {}))
 
     def _start_epoch(self, stage: str) -> None:
         self._metric_store.reset(stage)
@@ -441,16 +345,17 @@ class MetricAwareModule(LightningModule):
         # Lightning gives every dataloader the values logged in epoch-end hooks; a dataloader's own
         # values are logged as soon as its last batch is done, while Lightning still attributes them to it.
         counts = self._batch_counts(stage)
-        if len(counts) > 1 and batch_idx + 1 == counts[dataloader_idx] and dataloader_idx in self._pending(stage):
+        if (
+            len(counts) > 1
+            and batch_idx + 1 == counts[dataloader_idx]
+            and dataloader_idx in self._metric_store.pending(stage)
+        ):
             self._finish(stage, dataloader_idx, several=True, in_step=True)
 
     def _end_epoch(self, stage: str) -> None:
         several = len(self._batch_counts(stage)) > 1
-        for dataloader_idx in self._pending(stage):
+        for dataloader_idx in self._metric_store.pending(stage):
             self._finish(stage, dataloader_idx, several, in_step=False)
-
-    def _pending(self, stage: str) -> list[int]:
-        return self._metric_store.pending(stage)
 
     def _batch_counts(self, stage: str) -> list[float]:
         trainer = self._trainer
@@ -465,7 +370,8 @@ class MetricAwareModule(LightningModule):
         values = self._metric_store.compute_epoch(stage, dataloader_idx, reduce)
         scalars = self._scalars(stage, values, dataloader_idx, several)
         if stage == "val" and self._trainer is not None and not self.trainer.sanity_checking:
-            scalars += self._best_scalars(values, dataloader_idx, several)
+            best = self._best.offer(self._namer, values.losses, values.metrics, dataloader_idx, several)
+            scalars += [(name, value, False) for name, value in best]
         quiet = torch.distributed.is_available() and torch.distributed.is_initialized()
         for name, value, prog_bar in scalars:
             logged = name if in_step else self._namer.with_dataloader(name, dataloader_idx, several)
@@ -474,70 +380,24 @@ class MetricAwareModule(LightningModule):
             self.log(logged, value, on_epoch=True, batch_size=1, prog_bar=prog_bar, add_dataloader_idx=in_step)
 
     def _scalars(self, stage: str, values: EpochValues, dataloader_idx: int, several: bool) -> list[Any]:
-        scalars: list[tuple[str, Tensor, bool]] = []
-        for component, value in values.losses.items():
-            name = self._namer.loss(stage, None if component == LOSS else component)
-            self._names.claim(name, "the loss" if component == LOSS else f"loss component {component!r}")
-            self.epoch_metrics[self._namer.with_dataloader(name, dataloader_idx, several)] = value.float().cpu()
-            scalars.append((name, value.float(), component == LOSS and LOSS in self.prog_bar))
-        for metric_name, (result, metric) in values.metrics.items():
-            full_name = self._namer.epoch(stage, metric_name)
-            flat, kept = flatten_result(full_name, result, self.log_sep, metric_labels(metric))
-            self._names.claim_all(kept.keys() | flat.keys(), f"metric {metric_name!r}")
-            for name, tensor in kept.items():
-                self.epoch_metrics[self._namer.with_dataloader(name, dataloader_idx, several)] = tensor.detach().cpu()
-            scalars += [(name, scalar, metric_name in self.prog_bar) for name, scalar in flat.items()]
-            if wants_figure(result):
-                self._send_figure(self._namer.with_dataloader(full_name, dataloader_idx, several), metric, result)
-        return scalars
-
-    def _best_scalars(self, values: EpochValues, dataloader_idx: int, several: bool) -> list[Any]:
-        scalars = []
-        for name in self.track_best:
-            value = values.losses.get(LOSS) if name == LOSS else values.metrics.get(name, (None, None))[0]
-            if not isinstance(value, Tensor) or value.ndim != 0:
-                continue
-            key = self._namer.with_dataloader(self._namer.best(name), dataloader_idx, several)
-            best = self._best.update(name, key, float(value))
-            if best is not None:
-                scalars.append((self._namer.best(name), torch.tensor(best), False))
-        return scalars
+        named = name_epoch_values(self._namer, self._names, stage, values.losses, values.metrics)
+        for name, tensor in named.kept.items():
+            self.epoch_metrics[self._namer.with_dataloader(name, dataloader_idx, several)] = tensor.detach().cpu()
+        for tag, metric, result in named.figures:
+            self._send_figure(self._namer.with_dataloader(tag, dataloader_idx, several), metric, result)
+        return [(name, value, source in self.prog_bar) for name, value, source in named.scalars]
 
     def _send_figure(self, tag: str, metric: Any, value: Any) -> None:
         trainer = self._trainer
         if not self.log_figures or trainer is None or trainer.sanity_checking or not trainer.is_global_zero:
             return
-        takers = [logger for logger in trainer.loggers if takes_figures(logger)]
-        for logger in trainer.loggers:
-            if logger not in takers and type(logger).__name__ not in self._figure_notices:
-                self._figure_notices.add(type(logger).__name__)
-                rank_zero_warn(
-                    f"{type(logger).__name__} cannot take figures: {tag} and other results of two or more"
-                    " dimensions are not sent to it (read them from `epoch_metrics`, or add a TensorBoard"
-                    " or MLflow logger).",
-                    category=UserWarning,
-                )
-        if takers:
-            # the step Lightning logs epoch-end scalars at
-            log_figure(takers, tag, metric, value, trainer.fit_loop.epoch_loop._batches_that_stepped)
+        for notice in figure_notices(trainer.loggers, tag, self._figure_notices):
+            rank_zero_warn(notice, category=UserWarning)
+        # at the step Lightning logs epoch-end scalars at
+        log_figure(trainer.loggers, tag, metric, value, trainer.fit_loop.epoch_loop._batches_that_stepped)
 
     def _reduce(self, tensor: Tensor) -> Tensor:
         return self.trainer.strategy.reduce(tensor, reduce_op="sum")
-
-    def _reserve_names(self, collections: Mapping[str, MetricCollection]) -> NameRegistry:
-        registry = NameRegistry()
-        for stage in STAGES:
-            registry.claim(self._namer.loss(stage), "the loss")
-        registry.claim(self._namer.step(self._namer.loss("train")), "the loss")
-        for name in self.track_best:
-            registry.claim(self._namer.best(name), f"track_best of {name!r}")
-        for stage, collection in collections.items():
-            for name, metric in collection.items(keep_base=False, copy_state=False):
-                produced = expected_names(self._namer.epoch(stage, name), metric, self.log_sep)
-                registry.claim_all(produced, f"metric {name!r}")
-                if stage == "train" and self.log_train_step:
-                    registry.claim_all(map(self._namer.step, produced), f"metric {name!r}")
-        return registry
 
 
 def _after_own_work(user_hook: Callable[..., Any], own_work: Callable[..., Any]) -> Callable[..., Any]:
@@ -550,22 +410,46 @@ def _after_own_work(user_hook: Callable[..., Any], own_work: Callable[..., Any])
     return hook
 
 
-def _loss_parts(loss: Any) -> dict[str, Tensor]:
-    if not isinstance(loss, Mapping):
-        return {LOSS: loss}
-    if LOSS not in loss:
-        raise ValueError(
-            f"compute_loss returned a dict without 'loss' (keys: {sorted(map(str, loss))}); put the total loss,"
-            " the one to minimise, under 'loss' and its components under other keys."
-        )
-    return {str(key): value for key, value in loss.items()}
+# The Lightning hooks the module works in: what it does there, and the hook's docstring. The base
+# class's hooks are made from this table, and a subclass's override of one is wrapped so that this
+# work runs first, with or without `super()` (the work is idempotent, so `super()` is fine too).
+_HOOK_WORK: dict[str, tuple[Callable[..., None], str]] = {
+    "setup": (lambda m, stage: m._figure_notices.clear(), "Called at the beginning of fit, validate, test or predict."),
+    "teardown": (lambda m, stage: m._quiet.clear(), "Called at the end; takes back the module's warning filters."),
+    "on_train_epoch_start": (lambda m: m._start_epoch("train"), "Called when the train epoch begins; resets it."),
+    "on_validation_epoch_start": (lambda m: m._start_epoch("val"), "Called when validation begins; resets it."),
+    "on_test_epoch_start": (lambda m: m._start_epoch("test"), "Called when the test epoch begins; resets it."),
+    "on_validation_batch_end": (
+        lambda m, outputs, batch, batch_idx, dataloader_idx=0: m._end_batch("val", batch_idx, dataloader_idx),
+        "Called after a validation batch; logs a dataloader's values after its last batch when there are several.",
+    ),
+    "on_test_batch_end": (
+        lambda m, outputs, batch, batch_idx, dataloader_idx=0: m._end_batch("test", batch_idx, dataloader_idx),
+        "Called after a test batch; logs a dataloader's values after its last batch when there are several.",
+    ),
+    "on_train_epoch_end": (lambda m: m._end_epoch("train"), "Called when the train epoch ends; logs its values."),
+    "on_validation_epoch_end": (lambda m: m._end_epoch("val"), "Called when validation ends; logs its values."),
+    "on_test_epoch_end": (lambda m: m._end_epoch("test"), "Called when the test epoch ends; logs its values."),
+    "on_validation_end": (
+        lambda m: m._metric_store.reset("val"),
+        "Called after Lightning logged validation; frees it.",
+    ),
+    "on_test_end": (lambda m: m._metric_store.reset("test"), "Called after Lightning logged the test; frees it."),
+    "on_train_end": (lambda m: m._metric_store.reset("train"), "Called when training ends; frees the train state."),
+    "on_save_checkpoint": (lambda m, checkpoint: m._save_best(checkpoint), "Stores the best values in a checkpoint."),
+    "on_load_checkpoint": (lambda m, checkpoint: m._load_best(checkpoint), "Restores the best values of a checkpoint."),
+}
 
 
-def _detach(value: Any) -> Any:
-    if isinstance(value, Tensor):
-        return value.detach()
-    if isinstance(value, Mapping):
-        return {key: _detach(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_detach(item) for item in value) if not hasattr(value, "_fields") else value
-    return value
+def _base_hook(name: str, work: Callable[..., None], doc: str) -> Callable[..., None]:
+    def hook(self: MetricAwareModule, *args: Any, **kwargs: Any) -> None:
+        work(self, *args, **kwargs)
+
+    hook.__name__ = hook.__qualname__ = name
+    hook.__doc__ = doc
+    hook._runs_own_work = True  # type: ignore[attr-defined]
+    return hook
+
+
+for _name, (_work, _doc) in _HOOK_WORK.items():
+    setattr(MetricAwareModule, _name, _base_hook(_name, _work, _doc))

@@ -8,12 +8,12 @@ name that two different sources would produce, naming both.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+from torchmetrics import Metric, MetricCollection
 
 LOSS = "loss"
 """The name of the loss, in ``prog_bar`` and ``track_best`` as in the logged names."""
@@ -199,3 +199,108 @@ def _flatten(
             _flatten(f"{name}{sep}{index}", item, sep, None, {}, kept)
         return
     raise TypeError(f"{name}: cannot log a metric result of type {type(value).__name__}.")
+
+
+def reserve_names(
+    namer: Namer, collections: Mapping[str, MetricCollection], track_best: Sequence[str], log_train_step: bool
+) -> NameRegistry:
+    """Claim every name the constructor arguments reveal: the losses, the best values, each metric's names.
+
+    Raises:
+        ValueError: two sources would produce one logged name; the message names both.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> names = reserve_names(Namer("/"), {"val": MetricCollection({"loss": MulticlassAccuracy(3)})}, (), False)
+        Traceback (most recent call last):
+        ...
+        ValueError: The logged name 'val/loss' would be produced by both the loss and metric 'loss'; rename the metric.
+    """
+    registry = NameRegistry()
+    for stage in ("train", "val", "test"):
+        registry.claim(namer.loss(stage), "the loss")
+    registry.claim(namer.step(namer.loss("train")), "the loss")
+    for name in track_best:
+        registry.claim(namer.best(name), f"track_best of {name!r}")
+    for stage, collection in collections.items():
+        for name, metric in collection.items(keep_base=False, copy_state=False):
+            produced = expected_names(namer.epoch(stage, name), metric, namer.sep)
+            registry.claim_all(produced, f"metric {name!r}")
+            if stage == "train" and log_train_step:
+                registry.claim_all(map(namer.step, produced), f"metric {name!r}")
+    return registry
+
+
+@dataclass
+class NamedValues:
+    """One dataloader's epoch values under their logged names.
+
+    Attributes:
+        scalars: ``(logged name, 0-d tensor, source)`` to log; the source is the metric's name, or
+            ``"loss"`` for the loss (its components have their own).
+        kept: every value by name, non-scalar ones whole (what ``epoch_metrics`` holds).
+        figures: ``(name, metric, result)`` for results of two or more dimensions.
+    """
+
+    scalars: list[tuple[str, Tensor, str]] = field(default_factory=list)
+    kept: dict[str, Tensor] = field(default_factory=dict)
+    figures: list[tuple[str, Metric, Any]] = field(default_factory=list)
+
+
+def name_epoch_values(
+    namer: Namer,
+    registry: NameRegistry,
+    stage: str,
+    losses: Mapping[str, Tensor],
+    metrics: Mapping[str, tuple[Any, Metric]],
+) -> NamedValues:
+    """Name the epoch values of one stage's dataloader, claiming every name before any is logged.
+
+    Raises:
+        ValueError: a name that another source already produces (a dict key equal to a metric's name).
+
+    Examples:
+        >>> import torch
+        >>> named = name_epoch_values(Namer("/"), NameRegistry(), "val", {"loss": torch.tensor(0.5)}, {})
+        >>> [(name, float(value), source) for name, value, source in named.scalars]
+        [('val/loss', 0.5, 'loss')]
+    """
+    named = NamedValues()
+    for component, value in losses.items():
+        name = namer.loss(stage, None if component == LOSS else component)
+        registry.claim(name, "the loss" if component == LOSS else f"loss component {component!r}")
+        named.kept[name] = value.float()
+        named.scalars.append((name, value.float(), LOSS if component == LOSS else f"{LOSS}/{component}"))
+    for metric_name, (result, metric) in metrics.items():
+        full_name = namer.epoch(stage, metric_name)
+        flat, kept = flatten_result(full_name, result, namer.sep, metric_labels(metric))
+        registry.claim_all(kept.keys() | flat.keys(), f"metric {metric_name!r}")
+        named.kept.update(kept)
+        named.scalars += [(name, scalar, metric_name) for name, scalar in flat.items()]
+        if (isinstance(result, Tensor) and result.ndim >= 2) or (isinstance(result, (tuple, list)) and result):
+            named.figures.append((full_name, metric, result))
+    return named
+
+
+def name_step_values(
+    namer: Namer, registry: NameRegistry, values: Mapping[str, tuple[Any, Metric]]
+) -> list[tuple[str, Tensor, str]]:
+    """Name one batch's train values (``train/acc_step``, ``train/per_class/3_step``): ``(name, scalar, metric)``.
+
+    Raises:
+        ValueError: a name that another source already produces.
+
+    Examples:
+        >>> import torch
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> [name for name, _, _ in name_step_values(Namer("/"), NameRegistry(),
+        ...                                          {"acc": (torch.tensor(0.5), MulticlassAccuracy(3))})]
+        ['train/acc_step']
+    """
+    named = []
+    for metric_name, (value, metric) in values.items():
+        scalars, _ = flatten_result(namer.epoch("train", metric_name), value, namer.sep, metric_labels(metric))
+        for scalar_name, scalar in scalars.items():
+            registry.claim(namer.step(scalar_name), f"metric {metric_name!r}")
+            named.append((namer.step(scalar_name), scalar, metric_name))
+    return named

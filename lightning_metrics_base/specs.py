@@ -291,3 +291,33 @@ def holds_metric_objects(value: object) -> bool:
     if isinstance(value, (Metric, MetricCollection)):
         return True
     return isinstance(value, Mapping) and any(holds_metric_objects(item) for item in value.values())
+
+
+def unrecoverable_message(key: str, missed: list[str]) -> str:
+    """The warning for metrics in hyperparameter ``key`` that cannot be written as specs: what to do instead."""
+    return (
+        f"Hyperparameter {key!r}: cannot write {', '.join(missed)} as a spec (its constructor arguments"
+        " cannot be read back), so checkpoints pickle the object and `load_from_checkpoint` cannot"
+        " restore it with `torch.load(weights_only=True)`. Pass it as a spec dict"
+        " ({'class_path': 'package.module.Metric', 'init_args': {...}}) or call"
+        f" `self.save_hyperparameters(ignore=[{key!r}])`."
+    )
+
+
+def hparams_as_specs(hparams: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The hyperparameters that hold `Metric` objects, rewritten with specs, and a warning per unconvertible one.
+
+    Examples:
+        >>> from torchmetrics.regression import MeanAbsoluteError
+        >>> converted, warnings = hparams_as_specs({"metrics": {"mae": MeanAbsoluteError()}, "lr": 0.1})
+        >>> list(converted), converted["metrics"]["mae"]["class_path"], warnings
+        (['metrics'], 'torchmetrics.regression.mae.MeanAbsoluteError', [])
+    """
+    converted: dict[str, Any] = {}
+    messages: list[str] = []
+    for key, value in hparams.items():
+        if holds_metric_objects(value):
+            converted[key], missed = config_to_specs(value, key)
+            if missed:
+                messages.append(unrecoverable_message(key, missed))
+    return converted, messages
