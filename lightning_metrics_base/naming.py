@@ -150,12 +150,12 @@ def expected_names(name: str, metric: Metric, sep: str) -> list[str]:
         ['val/acc/0', 'val/acc/1', 'val/acc/2']
     """
     task_metrics = getattr(metric, "task_metrics", None)
-    if isinstance(task_metrics, Mapping):
+    if isinstance(task_metrics, (Mapping, torch.nn.ModuleDict)):
         names: list[str] = []
         for task, task_metric in task_metrics.items():
             if isinstance(task_metric, Metric):
                 names += expected_names(f"{name}{sep}{task}", task_metric, sep)
-            else:  # a MetricCollection per task
+            elif isinstance(task_metric, MetricCollection):
                 names += [f"{name}{sep}{task}{sep}{key}" for key in task_metric.keys(keep_base=False)]
         return names
     count = getattr(metric, "num_classes", None) or getattr(metric, "num_labels", None)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+import torch
 from torchmetrics import Metric, MetricCollection
 
 # torchmetrics subpackages searched, in order, for a bare class name such as "MulticlassAccuracy".
@@ -137,11 +138,12 @@ def metric_to_spec(metric: Metric) -> dict[str, Any] | None:
     for name, param in inspect.signature(cls.__init__).parameters.items():
         if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        if name not in vars(metric) and name not in metric._modules:
+        found = _stored_argument(metric, name)
+        if found is _UNRECOVERABLE:
             if param.default is param.empty:
                 return None
             continue
-        value = _plain_argument(getattr(metric, name))
+        value = _plain_argument(found)
         if value is _UNRECOVERABLE:
             return None
         if not _same(value, param.default):
@@ -165,12 +167,24 @@ def metric_class_names() -> list[str]:
 _UNRECOVERABLE = object()
 
 
+def _stored_argument(metric: Metric, name: str) -> Any:
+    # torchmetrics keeps a constructor argument as an attribute, a buffer or a child module of the
+    # same name, or as a private attribute `_name`.
+    for key in (name, f"_{name}"):
+        for store in (vars(metric), metric._modules, metric._buffers):
+            if key in store and key not in metric._defaults:
+                return store[key]
+    return _UNRECOVERABLE
+
+
 def _plain_argument(value: Any) -> Any:
     if isinstance(value, Metric):
         spec = metric_to_spec(value)
         return _UNRECOVERABLE if spec is None else spec
     if isinstance(value, _PLAIN):
         return value
+    if isinstance(value, torch.Tensor) and value.ndim <= 1:
+        return value.tolist()
     if isinstance(value, (list, tuple)):
         items = [_plain_argument(item) for item in value]
         return _UNRECOVERABLE if any(item is _UNRECOVERABLE for item in items) else items
@@ -191,8 +205,9 @@ def _fingerprint(metric: Metric) -> dict[str, Any]:
         for name, value in vars(metric).items()
         if not name.startswith(_RUNTIME_ATTRS) and isinstance(value, (*_PLAIN, tuple, list))
     }
+    buffers = {name: tensor.tolist() for name, tensor in metric._buffers.items() if tensor is not None}
     children = {name: _fingerprint(child) for name, child in metric._modules.items() if isinstance(child, Metric)}
-    return {"class": type(metric), "plain": plain, "children": children}
+    return {"class": type(metric), "plain": plain, "buffers": buffers, "children": children}
 
 
 def _build_argument(value: Any, key: str) -> Any:

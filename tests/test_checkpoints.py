@@ -194,3 +194,22 @@ class TestTrackBest:
         assert len(after) == 1 and after[0] < max(before)  # only a restored best can beat this epoch
         assert resumed_logger.values("val/acc_best") == pytest.approx([max(before + after)], abs=1e-6)
         assert resumed_model.best_values["val/acc_best"] == pytest.approx(max(before + after), abs=1e-6)
+
+
+def test_a_checkpoint_written_by_release_0_1_0_resumes() -> None:
+    path = Path(__file__).parent / "data" / "release_0_1_0.ckpt"
+    saved = torch.load(path, weights_only=True)
+    model = Classifier(lr=0.0, track_best=("acc", "loss"))
+    logger = RecordingLogger()
+    x, y = classification_data(64, 59).tensors
+    noise = loader(torch.utils.data.TensorDataset(x, torch.randint(0, NUM_CLASSES, y.shape)))
+    trainer = make_trainer(max_epochs=saved["epoch"] + 1, logger=logger)
+    trainer.fit(model, loader(classification_data(128, seed=1), batch_size=32), noise, ckpt_path=path)
+    assert torch.equal(model.net.weight, saved["state_dict"]["net.weight"])  # lr=0: the weights as loaded
+    acc = logger.values("val/acc")
+    old_best = saved["lightning_metrics_base"]["best_values"]
+    assert len(acc) == 1
+    assert model.best_values["val/acc_best"] == pytest.approx(max(old_best["val/acc_best"], acc[0]))
+    assert logger.values("val/loss_best") == pytest.approx(
+        [min(old_best["val/loss_best"], logger.values("val/loss")[0])], rel=1e-6
+    )

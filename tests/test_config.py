@@ -14,6 +14,10 @@ from torchmetrics.wrappers import ClasswiseWrapper
 from lightning_metrics_base import build_metrics, instantiate_spec
 
 
+class Undirected(MeanSquaredError):
+    higher_is_better = None
+
+
 def metric_ids(built: dict[str, MetricCollection]) -> list[int]:
     return [id(metric) for collection in built.values() for metric in collection.values(copy_state=False)]
 
@@ -144,3 +148,17 @@ class TestBadInput:
             Classifier(log_sep="")
         with pytest.raises(TypeError, match=r"loss_fn"):
             Classifier(loss_fn="mse")  # type: ignore[arg-type]
+
+    def test_a_single_string_is_not_a_sequence_of_names(self) -> None:
+        with pytest.raises(TypeError, match=r"Expected `prog_bar` to be a sequence of names such as \('acc',\)"):
+            Classifier(prog_bar="acc")
+        with pytest.raises(TypeError, match=r"Expected `track_best` to be a sequence of names such as \('loss',\)"):
+            Classifier(track_best="loss")
+
+    def test_track_best_needs_a_direction(self) -> None:
+        with pytest.raises(ValueError, match=r"track_best: metric 'mse' \(Undirected\) does not say whether higher"):
+            Classifier({"mse": Undirected()}, track_best=("mse",))
+
+    def test_update_metrics_names_the_stages(self) -> None:
+        with pytest.raises(ValueError, match=r"update_metrics: unknown stage 'valid'; the stages are train, val, test"):
+            Classifier().update_metrics("valid", torch.zeros(2, NUM_CLASSES), torch.zeros(2, dtype=torch.long))

@@ -24,7 +24,7 @@ from torchmetrics.functional import mean_absolute_error, mean_squared_error
 from torchmetrics.functional.classification import multiclass_accuracy
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
-from lightning_metrics_base import MetricAwareModule, MetricUpdateError
+from lightning_metrics_base import MetricAwareModule, MetricComputeError, MetricUpdateError
 
 
 class Regressor(MetricAwareModule):
@@ -189,6 +189,31 @@ class TestRunTimeErrors:
         data = classification_data(64, seed=9)
         with pytest.raises(MetricUpdateError, match=r"train metric 'narrow' failed to update.*shape \(32, 5\)"):
             make_trainer().fit(Classifier(metrics), loader(data, batch_size=32))
+
+
+class FailsOnce(MulticlassAccuracy):
+    """Its first compute fails."""
+
+    def __init__(self) -> None:
+        super().__init__(NUM_CLASSES)
+        self.failed = False
+
+    def compute(self) -> Tensor:
+        if not self.failed:
+            self.failed = True
+            raise ValueError("nothing to average")
+        return super().compute()
+
+
+def test_failing_compute_names_stage_dataloader_and_metric_and_the_next_run_is_clean() -> None:
+    data = classification_data(64, seed=10)
+    model = Classifier({"val": {"acc": MulticlassAccuracy(NUM_CLASSES), "once": FailsOnce()}})
+    with pytest.raises(MetricComputeError, match=r"val metric 'once' failed to compute .*\(dataloader 0\)"):
+        make_trainer().validate(model, loader(data, batch_size=32))
+    logged = make_trainer().validate(model, loader(data, batch_size=16))[0]
+    expected = full_data_accuracy(model, data)
+    assert logged["val/acc"] == pytest.approx(expected, abs=1e-6)  # nothing of the failed run is left
+    assert logged["val/once"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_help_states_the_contract() -> None:

@@ -5,52 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassAUROC,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
+from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC
 from torchmetrics.regression import MeanAbsoluteError
 
-from lightning_metrics_base import MetricStore, flatten_result
-from lightning_metrics_base.metric_store import compute_collection
-
-
-def four(**kwargs: object) -> MetricCollection:
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(4),
-            "precision": MulticlassPrecision(4),
-            "recall": MulticlassRecall(4),
-            "f1": MulticlassF1Score(4),
-            "auroc": MulticlassAUROC(4, thresholds=None),
-        },
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-@pytest.mark.parametrize(
-    "options", [{}, {"compute_groups": False}, {"prefix": "p_"}, {"compute_groups": [["acc", "f1"]]}]
-)
-def test_compute_collection_equals_collection_compute(options: dict[str, object]) -> None:
-    collection = four(**options)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(3):
-        preds = torch.randn(20, 4, generator=generator).softmax(dim=1)
-        collection.update(preds, torch.randint(0, 4, (20,), generator=generator))
-    ours = compute_collection(collection)
-    reference = collection.compute()
-    assert set(ours) == set(reference)
-    for name, (value, _) in ours.items():
-        assert torch.allclose(value, reference[name])
-    # the state is untouched and still shared: one more update moves every member the same way
-    collection.update(torch.eye(4), torch.arange(4))
-    after = compute_collection(collection)
-    assert torch.allclose(
-        after[f"{options.get('prefix', '')}acc"][0], collection.compute()[f"{options.get('prefix', '')}acc"]
-    )
+from lightning_metrics_base import MetricStore
+from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
+from lightning_metrics_base.metric_store import detach, loss_parts, samples_in
 
 
 class TestMetricStore:
@@ -87,18 +47,53 @@ class TestMetricStore:
         store.to(torch.float64)  # a wider cast is kept
         assert val["mae"].sum_abs_error.dtype == torch.float64
 
+    def test_losses_are_sample_weighted_and_reset_per_stage(self) -> None:
+        store = MetricStore({})
+        store.add_loss("val", 0, {"loss": torch.tensor(1.0), "kl": torch.tensor(0.5)}, 3)
+        store.add_loss("val", 0, {"loss": torch.tensor(3.0), "kl": torch.tensor(1.5)}, 1)
+        store.add_loss("val", 1, {"loss": torch.tensor(7.0)}, 2)
+        store.add_loss("train", 0, {"loss": torch.tensor(2.0)}, 2)
+        assert store.pending("val") == [0, 1]
+        values = store.compute_epoch("val", 0, reduce=lambda tensor: tensor * 2)  # two identical processes
+        assert float(values.losses["loss"]) == pytest.approx(1.5) and float(values.losses["kl"]) == pytest.approx(0.75)
+        assert values.metrics == {} and store.pending("val") == [1]
+        store.reset("val")
+        assert store.pending("val") == [] and store.compute_epoch("val", 1).losses == {}
+        assert float(store.compute_epoch("train", 0).losses["loss"]) == 2.0
 
-class TestFlattenResult:
-    def test_nested_dict_and_labels(self) -> None:
-        scalars, kept = flatten_result("val/x", {"a": torch.tensor(1.0), "b": {"c": torch.tensor([1.0, 2.0])}})
-        assert set(scalars) == {"val/x/a", "val/x/b/c/0", "val/x/b/c/1"}
-        assert set(kept) == {"val/x/a", "val/x/b/c"}
+    def test_update_and_compute_name_the_failing_metric(self) -> None:
+        store = MetricStore({"val": MetricCollection({"acc": MulticlassAccuracy(3), "auroc": MulticlassAUROC(3)})})
+        with pytest.raises(MetricUpdateError, match=r"val metric 'acc' failed to update \(dataloader 1\)"):
+            store.update("val", 1, torch.zeros(4, 5), torch.zeros(4, dtype=torch.long))
+        store.reset("val")
+        store.update("val", 0, torch.tensor([[0.2, 0.3, 0.5]]), torch.tensor([1]))
+        store.get("val", 0)["auroc"].compute = lambda: 1 / 0  # type: ignore[index]
+        with pytest.raises(MetricComputeError, match=r"val metric 'auroc' failed to compute .*\(dataloader 0\)"):
+            store.compute_epoch("val", 0)
 
-    def test_labels_of_wrong_length_fall_back_to_indices(self) -> None:
-        scalars, _ = flatten_result("val/x", torch.tensor([1.0, 2.0]), sep="_", labels=["only"])
-        assert set(scalars) == {"val/x_0", "val/x_1"}
+    def test_step_values_come_from_the_batch_alone(self) -> None:
+        store = MetricStore({"train": MetricCollection({"mae": MeanAbsoluteError()})}, step_values=True)
+        assert store.update("train", 0, torch.ones(2), torch.zeros(2), step_values=False) is None
+        step = store.update("train", 0, torch.full((2,), 3.0), torch.zeros(2), step_values=True)
+        assert step is not None and float(step["mae"][0]) == 3.0
+        assert float(store.compute_epoch("train", 0).metrics["mae"][0]) == 2.0
 
-    def test_python_numbers_and_bad_types(self) -> None:
-        assert float(flatten_result("val/n", 3)[0]["val/n"]) == 3.0
-        with pytest.raises(TypeError, match=r"val/s: cannot log a metric result of type str"):
-            flatten_result("val/s", "text")
+
+class TestBatchHelpers:
+    def test_samples_in(self) -> None:
+        assert samples_in(torch.zeros(())) == 1
+        assert samples_in((torch.zeros(6), torch.zeros(6, 2))) == 6
+        with pytest.raises(TypeError, match=r"Mine.count_samples cannot count the samples of a str target"):
+            samples_in("x", "Mine")
+
+    def test_loss_parts(self) -> None:
+        loss = torch.tensor(1.0)
+        assert loss_parts(loss) == {"loss": loss}
+        with pytest.raises(ValueError, match=r"without 'loss' \(keys: \['a', 'b'\]\)"):
+            loss_parts({"b": loss, "a": loss})
+
+    def test_detach_reaches_inside_containers(self) -> None:
+        x = torch.ones(2, requires_grad=True) * 2
+        detached = detach({"a": [x, (x,)], "b": x})
+        assert not detached["a"][0].requires_grad and not detached["a"][1][0].requires_grad
+        assert not detached["b"].requires_grad and isinstance(detached["a"][1], tuple)

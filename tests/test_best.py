@@ -1,0 +1,46 @@
+"""The best-value tracker: direction, the NaN rule, its state."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.regression import MeanSquaredError
+
+from lightning_metrics_base.best import BestTracker, direction
+from lightning_metrics_base.naming import Namer
+
+
+class NoDirection(MeanSquaredError):
+    higher_is_better = None
+
+
+class TestDirection:
+    def test_from_higher_is_better(self) -> None:
+        assert direction("mse", MeanSquaredError()) is False
+        assert direction("acc", MulticlassAccuracy(3)) is True
+
+    def test_a_metric_without_direction_is_refused(self) -> None:
+        with pytest.raises(ValueError, match=r"track_best: metric 'x' \(NoDirection\) does not say"):
+            direction("x", NoDirection())
+
+
+class TestBestTracker:
+    def test_lower_is_better_and_nan(self) -> None:
+        best = BestTracker({"loss": False})
+        values = [math.nan, 0.7, math.nan, 0.9, 0.4]
+        assert [best.update("loss", "val/loss_best", value) for value in values] == [None, 0.7, 0.7, 0.7, 0.4]
+
+    def test_state_round_trip(self) -> None:
+        best = BestTracker({"acc": True})
+        best.update("acc", "val/acc_best/dataloader_idx_1", 0.5)
+        restored = BestTracker({"acc": True})
+        restored.load_state_dict(best.state_dict())
+        assert restored.values == {"val/acc_best/dataloader_idx_1": 0.5}
+
+    def test_offer_skips_non_scalars(self) -> None:
+        best = BestTracker({"acc": True, "loss": False})
+        logged = best.offer(Namer("/"), {}, {"acc": (torch.tensor([0.1, 0.2]), MulticlassAccuracy(2))})
+        assert logged == [] and best.values == {}

@@ -1,0 +1,89 @@
+"""Names: every logged name from one place, one source per name, results flattened to scalars."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MultilabelAccuracy
+from torchmetrics.wrappers import MultitaskWrapper
+
+from lightning_metrics_base import flatten_result
+from lightning_metrics_base.naming import (
+    Namer,
+    NameRegistry,
+    expected_names,
+    name_epoch_values,
+    name_step_values,
+    reserve_names,
+)
+
+
+class TestNamer:
+    def test_every_name_follows_the_separator(self) -> None:
+        namer = Namer("_")
+        assert namer.epoch("val", "acc") == "val_acc"
+        assert namer.loss("test") == "test_loss" and namer.loss("val", "kl") == "val_loss_kl"
+        assert namer.best("loss") == "val_loss_best" and namer.step("train_acc") == "train_acc_step"
+        assert namer.with_dataloader("val_acc", 2, several=True) == "val_acc/dataloader_idx_2"
+
+
+class TestRegistry:
+    def test_same_source_may_claim_again(self) -> None:
+        names = NameRegistry()
+        names.claim_all(["val/a", "val/a"], "metric 'a'")
+        with pytest.raises(ValueError, match=r"'val/a' would be produced by both metric 'a' and metric 'b'"):
+            names.claim("val/a", "metric 'b'")
+
+    def test_reserved_at_construction(self) -> None:
+        collections = {"train": MetricCollection({"acc": MulticlassAccuracy(3), "acc_best": MulticlassAccuracy(3)})}
+        reserve_names(Namer("/"), collections, (), log_train_step=True)  # acc_best is only a clash with track_best
+        with pytest.raises(ValueError, match=r"'val/acc_best' .* track_best of 'acc' and metric 'acc_best'"):
+            reserve_names(Namer("/"), {"val": collections["train"]}, ("acc",), log_train_step=False)
+
+    def test_expected_names(self) -> None:
+        assert expected_names("val/ml", MultilabelAccuracy(2, average=None), "_") == ["val/ml_0", "val/ml_1"]
+        wrapper = MultitaskWrapper({"a": MulticlassAccuracy(3), "b": MulticlassAccuracy(3, average=None)})
+        assert expected_names("val/mt", wrapper, "/") == ["val/mt/a", "val/mt/b/0", "val/mt/b/1", "val/mt/b/2"]
+        assert expected_names("val/acc", MulticlassAccuracy(3), "/") == ["val/acc"]
+
+
+class TestNamedValues:
+    def test_losses_metrics_and_figures(self) -> None:
+        metrics = {
+            "acc": (torch.tensor(0.5), MulticlassAccuracy(3)),
+            "confmat": (torch.eye(3), MulticlassAccuracy(3)),
+        }
+        named = name_epoch_values(Namer("/"), NameRegistry(), "val", {"loss": torch.tensor(1.0)}, metrics)
+        assert [(name, source) for name, _, source in named.scalars] == [("val/loss", "loss"), ("val/acc", "acc")]
+        assert set(named.kept) == {"val/loss", "val/acc", "val/confmat"}
+        assert [tag for tag, _, _ in named.figures] == ["val/confmat"]
+
+    def test_a_dict_key_equal_to_another_metric_is_refused(self) -> None:
+        registry = NameRegistry()
+        metrics = {"top/max": (torch.tensor(1.0), MulticlassAccuracy(3))}
+        name_epoch_values(Namer("/"), registry, "val", {}, metrics)
+        clash = {"top": ({"max": torch.tensor(2.0)}, MulticlassAccuracy(3))}
+        with pytest.raises(ValueError, match=r"'val/top/max' .* metric 'top/max' and metric 'top'"):
+            name_epoch_values(Namer("/"), registry, "val", {}, clash)
+
+    def test_step_values(self) -> None:
+        values = {"pc": (torch.tensor([0.1, 0.2]), MulticlassAccuracy(2, average=None))}
+        named = name_step_values(Namer("/"), NameRegistry(), values)
+        assert [name for name, _, _ in named] == ["train/pc/0_step", "train/pc/1_step"]
+
+
+class TestFlattenResult:
+    def test_nested_dict_and_labels(self) -> None:
+        scalars, kept = flatten_result("val/x", {"a": torch.tensor(1.0), "b": {"c": torch.tensor([1.0, 2.0])}})
+        assert set(scalars) == {"val/x/a", "val/x/b/c/0", "val/x/b/c/1"}
+        assert set(kept) == {"val/x/a", "val/x/b/c"}
+
+    def test_labels_of_wrong_length_fall_back_to_indices(self) -> None:
+        scalars, _ = flatten_result("val/x", torch.tensor([1.0, 2.0]), sep="_", labels=["only"])
+        assert set(scalars) == {"val/x_0", "val/x_1"}
+
+    def test_python_numbers_and_bad_types(self) -> None:
+        assert float(flatten_result("val/n", 3)[0]["val/n"]) == 3.0
+        with pytest.raises(TypeError, match=r"val/s: cannot log a metric result of type str"):
+            flatten_result("val/s", "text")
