@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or Path.cwd() / f"lmb-demo-{datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
 
-    L.seed_everything(args.seed, verbose=False)
+    L.seed_everything(args.seed)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     data = DigitsDataModule(seed=args.seed)
     model = DigitsClassifier()

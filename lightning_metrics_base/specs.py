@@ -49,6 +49,8 @@ _BASE_KWARGS = {
 # Attributes that change while a metric runs; they say nothing about how it was built.
 _RUNTIME_ATTRS = ("_update", "_computed", "_forward_cache", "_is_synced", "_cache", "_to_sync", "_should_unsync")
 _PLAIN = (bool, int, float, str, type(None))
+# The keyword arguments every `Metric.__init__` takes through `**kwargs`.
+_METRIC_KWARGS = (*_BASE_KWARGS, "process_group", "dist_sync_fn", "distributed_available_fn")
 
 
 def is_spec(value: object) -> bool:
@@ -102,6 +104,7 @@ def instantiate_spec(spec: Mapping[str, Any], key: str = "metric") -> Metric:
         raise TypeError(f"{key}: the class path must be a non-empty string, but got {path!r}.")
     cls = _import_metric_class(path, key)
     kwargs = {name: _build_argument(value, f"{key}.{name}") for name, value in kwargs.items()}
+    _check_misspelt_arguments(cls, kwargs, key)
     try:
         return cls(**kwargs)
     except TypeError as err:
@@ -216,6 +219,15 @@ def _build_argument(value: Any, key: str) -> Any:
     if isinstance(value, list):
         return [_build_argument(item, f"{key}[{index}]") for index, item in enumerate(value)]
     return value
+
+
+def _check_misspelt_arguments(cls: type[Metric], kwargs: Mapping[str, Any], key: str) -> None:
+    # An argument that is no parameter of the class, nor a `Metric` keyword, but close to a parameter
+    # is a typo: refused here with the same error whatever torchmetrics would have made of it.
+    parameters = inspect.signature(cls).parameters
+    for name in kwargs:
+        if name not in parameters and name not in _METRIC_KWARGS and _hint(cls, {name: None}):
+            raise ValueError(f"{key}: {cls.__name__} has no argument {name!r}{_hint(cls, {name: None})}")
 
 
 def _hint(cls: type[Metric], kwargs: Mapping[str, Any]) -> str:
