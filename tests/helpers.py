@@ -7,6 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from lightning import Trainer
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
@@ -87,6 +88,22 @@ class RecordingLogger(Logger):
         return [metrics[name] for _, metrics in self.records if name in metrics]
 
 
+class ReleaseProcessGroup(Callback):
+    """Destroys the gloo process group when a `ddp_spawn` worker is done with it.
+
+    Lightning leaves the group to the interpreter's exit in each spawned worker. Gloo's worker
+    threads may then still hold work objects whose tensors reference Python objects, and tearing them
+    down during interpreter finalization aborts the process ("terminate called without an active
+    exception", SIGABRT) now and then. Destroying the group while the interpreter is fully alive
+    (every collective of the run is over by the `teardown` hook) removes the race.
+    """
+
+    def teardown(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
+
 def make_trainer(**kwargs: Any) -> Trainer:
     options: dict[str, Any] = {
         "accelerator": "cpu",
@@ -99,6 +116,8 @@ def make_trainer(**kwargs: Any) -> Trainer:
         "num_sanity_val_steps": 0,
     }
     options.update(kwargs)
+    if options.get("strategy") == "ddp_spawn":
+        options["callbacks"] = [*options.get("callbacks", []), ReleaseProcessGroup()]
     return Trainer(**options)
 
 
