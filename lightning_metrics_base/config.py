@@ -22,6 +22,9 @@ STAGES: tuple[str, ...] = ("train", "val", "test")
 MetricsConfig = Mapping[str, Any] | MetricCollection | None
 """What `build_metrics` accepts: a flat dict, a collection, a per-stage dict, or ``None``."""
 
+Heads = dict[str, MetricCollection]
+"""One stage's metrics of a multi-output model: output name → that output's collection."""
+
 
 def build_metrics(
     metrics: MetricsConfig,
@@ -81,6 +84,98 @@ def build_metrics(
     if template is None:
         return {}
     return {stage: fresh_copy(template) for stage in stages}
+
+
+def build_output_metrics(
+    metrics: MetricsConfig, outputs: Sequence[str], stages: Sequence[str] = STAGES
+) -> dict[str, Heads]:
+    """Build one collection per stage and output for a multi-output model.
+
+    Args:
+        metrics: ``{output: {name: Metric or spec}}`` (each stage in ``stages`` gets its own copy) or
+            ``{stage: {output: {...}}}``; an output's value may also be a ``MetricCollection``.
+        outputs: the model's outputs (see `check_outputs`).
+        stages: the stages a per-output dict applies to.
+
+    Returns:
+        ``{stage: {output: collection}}``; stages and outputs without metrics are absent.
+
+    Raises:
+        ValueError: a key that is neither an output nor (at the top level) a stage, or a mix of both.
+        TypeError: a container or value of the wrong type (see `build_metrics`).
+
+    Examples:
+        >>> from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
+        >>> built = build_output_metrics({"cls": {"acc": MulticlassAccuracy(3)}, "big": {"acc": BinaryAccuracy()}},
+        ...                              outputs=("cls", "big"))
+        >>> sorted(built), sorted(built["val"])
+        (['test', 'train', 'val'], ['big', 'cls'])
+    """
+    stages = check_stages(stages)
+    metrics = _to_container(metrics)
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping) or isinstance(metrics, MetricCollection):
+        raise TypeError(
+            f"With `outputs`, expected `metrics` to be a dict keyed by output, but got {type(metrics).__name__}."
+        )
+    keys = {plain_key(key, "metrics"): value for key, value in metrics.items()}
+    for key in keys:
+        if key not in outputs and key not in STAGES:
+            raise ValueError(
+                f"metrics: {key!r} is neither an output {tuple(outputs)} nor a stage {STAGES};"
+                " declare metrics as {output: {name: metric}} or {stage: {output: {name: metric}}}."
+            )
+    if any(key in STAGES for key in keys):
+        if not all(key in STAGES for key in keys):
+            raise ValueError(f"metrics: mixes stages and outputs ({sorted(keys)}); use one level or the other.")
+        per_stage = {stage: _build_heads(value, outputs, f"metrics[{stage!r}]") for stage, value in keys.items()}
+        return {stage: heads for stage, heads in per_stage.items() if heads}
+    template = _build_heads(keys, outputs, "metrics")
+    return {stage: {output: fresh_copy(collection) for output, collection in template.items()} for stage in stages}
+
+
+def addressed_metrics(metrics: MetricCollection | Mapping[str, MetricCollection]) -> dict[str, Metric]:
+    """One stage's metrics by address: ``"acc"``, or ``"cls/acc"`` for the metrics of output ``cls``.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> list(addressed_metrics({"cls": MetricCollection({"acc": MulticlassAccuracy(3)})}))
+        ['cls/acc']
+    """
+    if isinstance(metrics, MetricCollection):
+        return {str(name): metric for name, metric in metrics.items(keep_base=False, copy_state=False)}
+    return {
+        f"{output}/{name}": metric
+        for output, collection in metrics.items()
+        for name, metric in collection.items(keep_base=False, copy_state=False)
+    }
+
+
+def check_outputs(outputs: Sequence[str] | None) -> tuple[str, ...] | None:
+    """Return the output names after checking them.
+
+    Raises:
+        TypeError: not a sequence of names.
+        ValueError: an empty, dotted or slashed name, a stage name, or a repeated name.
+
+    Examples:
+        >>> check_outputs(["cls", "age"]), check_outputs(None)
+        (('cls', 'age'), None)
+    """
+    if outputs is None:
+        return None
+    if isinstance(outputs, str) or not isinstance(outputs, Sequence) or not outputs:
+        raise TypeError(f"Expected `outputs` to be a non-empty sequence of output names, but got {outputs!r}.")
+    checked = tuple(plain_key(output, "outputs") for output in outputs)
+    for output in checked:
+        if output in STAGES:
+            raise ValueError(f"outputs: {output!r} is a stage name; name the output otherwise.")
+        if "." in output or "/" in output:
+            raise ValueError(f"outputs: {output!r} cannot contain '.' or '/'; use '_' instead.")
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"outputs: {checked} names an output twice.")
+    return checked
 
 
 def fresh_copy(collection: MetricCollection) -> MetricCollection:
@@ -187,6 +282,20 @@ def _to_container(value: Any) -> Any:
     if isinstance(value, Mapping) and not isinstance(value, MetricCollection):
         return {key: _to_container(item) for key, item in value.items()}
     return value
+
+
+def _build_heads(metrics: object, outputs: Sequence[str], key: str) -> Heads:
+    if not isinstance(metrics, Mapping) or isinstance(metrics, MetricCollection):
+        raise TypeError(f"{key}: expected a dict keyed by output, but got {type(metrics).__name__}.")
+    heads: Heads = {}
+    for output, value in metrics.items():
+        output = plain_key(output, key)
+        if output not in outputs:
+            raise ValueError(f"{key}: {output!r} is not an output {tuple(outputs)}.")
+        collection = _build_collection(value, f"{key}[{output!r}]")
+        if collection is not None:
+            heads[output] = collection
+    return heads
 
 
 def _check_stage_key(stage: object, where: str = "metrics") -> None:

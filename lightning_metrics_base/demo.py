@@ -1,9 +1,10 @@
-"""Demo: train a small classifier on scikit-learn's bundled digits and check every logged value.
+"""Demo: train small models on scikit-learn's bundled digits and check every logged value.
 
 Run ``python -m lightning_metrics_base.demo`` (needs the ``demo`` extra: scikit-learn, matplotlib).
 It trains with accuracy, macro F1, per-class accuracy and a confusion matrix declared in one dict,
 prints the final validation and test values beside the same metrics recomputed over the whole test
-set with ``torchmetrics.functional``, and writes a CSV log and two PNGs into ``--out``.
+set with ``torchmetrics.functional``, then does the same for a two-head model (the digit, and whether
+it is 5 or more), and writes a CSV log and two PNGs into ``--out``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,16 @@ import torch.nn.functional as F
 from lightning.pytorch.loggers import CSVLogger
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryAUROC,
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
 from torchmetrics.functional.classification import (
+    binary_accuracy,
+    binary_auroc,
     multiclass_accuracy,
     multiclass_confusion_matrix,
     multiclass_f1_score,
@@ -81,6 +90,74 @@ class DigitsClassifier(MetricAwareModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam over every parameter."""
         return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+class DigitsTwoHeads(MetricAwareModule):
+    """Two heads on one trunk: the digit, and whether it is 5 or more (a binary head).
+
+    Args:
+        hidden: the width of the shared hidden layer.
+        lr: Adam's learning rate.
+    """
+
+    def __init__(self, hidden: int = 64, lr: float = 1e-2) -> None:
+        super().__init__(
+            {
+                "digit": {"acc": MulticlassAccuracy(num_classes=NUM_CLASSES, average="micro")},
+                "high": {"acc": BinaryAccuracy(), "auroc": BinaryAUROC()},
+            },
+            outputs=("digit", "high"),
+            track_best=("digit/acc",),
+        )
+        self.lr = lr
+        self.trunk = torch.nn.Sequential(torch.nn.Linear(NUM_FEATURES, hidden), torch.nn.ReLU())
+        self.digit = torch.nn.Linear(hidden, NUM_CLASSES)
+        self.high = torch.nn.Linear(hidden, 1)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """Return the digit's logits and the "5 or more" logit."""
+        hidden = self.trunk(x)
+        return {"digit": self.digit(hidden), "high": self.high(hidden).squeeze(-1)}
+
+    def unpack_batch(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        """Both targets come from the digit label."""
+        x, y = batch
+        return x, {"digit": y, "high": (y >= 5).long()}
+
+    def metric_inputs(self, preds: dict[str, Tensor], target: dict[str, Tensor]) -> tuple[Any, Any]:
+        """The binary head's metrics get probabilities."""
+        return {**preds, "high": preds["high"].sigmoid()}, target
+
+    def compute_loss(self, preds: dict[str, Tensor], target: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The sum of both heads' losses, each also logged as a component."""
+        digit = F.cross_entropy(preds["digit"], target["digit"])
+        high = F.binary_cross_entropy_with_logits(preds["high"], target["high"].float())
+        return {"loss": digit + high, "digit": digit, "high": high}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam over every parameter."""
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+def two_heads_table(model: DigitsTwoHeads, dataset: TensorDataset) -> tuple[str, bool]:
+    """The two-head model's test values beside their full-data recomputation; tell whether all agree."""
+    x, y = dataset.tensors
+    model.eval()
+    with torch.no_grad():
+        preds = model(x)
+    high = (y >= 5).long()
+    reference = {
+        "digit/acc": multiclass_accuracy(preds["digit"], y, num_classes=NUM_CLASSES, average="micro"),
+        "high/acc": binary_accuracy(preds["high"].sigmoid(), high),
+        "high/auroc": binary_auroc(preds["high"].sigmoid(), high),
+    }
+    lines, all_agree = [], True
+    for name, expected in reference.items():
+        logged = float(model.epoch_metrics[f"test/{name}"])
+        agree = math.isclose(logged, float(expected), abs_tol=1e-6)
+        all_agree &= agree
+        lines.append(f"  test/{name:<11} {logged:.6f}  recomputed {float(expected):.6f}  {'yes' if agree else 'NO'}")
+    return "\n".join(lines), all_agree
 
 
 class DigitsDataModule(L.LightningDataModule):
@@ -283,6 +360,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "For comparison, `self.log(name, metric.compute(), on_epoch=True)` in each step would have logged"
         f" test acc {naive['acc']:.6f} and f1 {naive['f1']:.6f}."
     )
+    two_heads = DigitsTwoHeads()
+    trainer = L.Trainer(
+        max_epochs=max(1, args.epochs // 3),
+        logger=False,
+        accelerator="cpu",
+        devices=1,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+        limit_train_batches=args.limit_train_batches,
+    )
+    trainer.fit(two_heads, datamodule=data)
+    trainer.test(two_heads, datamodule=data, verbose=False)
+    table, heads_agree = two_heads_table(two_heads, data.splits["test"])
+    all_agree &= heads_agree
+    print(f"\nA two-head model (the digit; is it 5 or more), each head with its own metrics:\n{table}")
     paths = [Path(logger.log_dir) / "metrics.csv", plot_curves(Path(logger.log_dir) / "metrics.csv", out)]
     paths.append(plot_confusion_matrix(model, out))
     print("\nWrote:\n" + "\n".join(f"  {path}" for path in paths))

@@ -17,12 +17,19 @@ class MetricComputeError(RuntimeError):
 
 
 def update_error(
-    stage: str, dataloader_idx: int, collection: MetricCollection, preds: Any, target: Any, err: Exception
+    stage: str,
+    dataloader_idx: int,
+    collection: MetricCollection,
+    preds: Any,
+    target: Any,
+    err: Exception,
+    prefix: str = "",
 ) -> MetricUpdateError:
     """Find which metric of ``collection`` rejects ``(preds, target)`` and describe the failure.
 
     The metrics are updated one at a time to find the failing one; the stage's state is lost anyway
-    (the module resets it when the next run starts).
+    (the module resets it when the next run starts). ``prefix`` goes before the metric's name
+    (``"cls/"`` for an output's metrics).
 
     Examples:
         >>> import torch
@@ -40,7 +47,7 @@ def update_error(
         try:
             metric.update(preds, target)
         except Exception:
-            failing = name
+            failing = f"{prefix}{name}"
             break
     return MetricUpdateError(
         f"{stage} metric {failing!r} failed to update (dataloader {dataloader_idx}) with preds of"

@@ -8,6 +8,7 @@ float32 when the module is cast to a low-precision dtype.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 Reduce = Callable[[Tensor], Tensor]
 """Sums a tensor across processes (identity on one process)."""
+
+StageMetrics = MetricCollection | Mapping[str, MetricCollection]
+"""One stage's metrics: a collection, or for a multi-output model one collection per output."""
 
 
 @dataclass
@@ -53,7 +57,10 @@ class MetricStore(nn.Module):
     - Dataloader ``i > 0`` gets a fresh clone of the stage's collection on first use.
 
     Args:
-        collections: one collection per stage (see `build_metrics`).
+        collections: one collection per stage (see `build_metrics`), or for a multi-output model one
+            dict ``{output: collection}`` per stage (see `build_output_metrics`); a stage's metrics
+            are then a `torch.nn.ModuleDict` of collections, and each output's metrics see only
+            that output of the predictions and targets.
         step_values: keep a twin of the train collection that computes each batch's own values.
 
     Examples:
@@ -71,14 +78,13 @@ class MetricStore(nn.Module):
         []
     """
 
-    def __init__(self, collections: Mapping[str, MetricCollection], step_values: bool = False) -> None:
+    def __init__(self, collections: Mapping[str, StageMetrics], step_values: bool = False) -> None:
         super().__init__()
+        units = {stage: _unit(metrics) for stage, metrics in collections.items()}
         # ModuleDict keys must not clash with nn.Module attributes such as `train`.
-        self.stages = nn.ModuleDict(
-            {_stage_key(stage): nn.ModuleList([collection]) for stage, collection in collections.items()}
-        )
-        train = collections.get("train")
-        self.step_twin = _without_sync(fresh_copy(train)) if step_values and train is not None else None
+        self.stages = nn.ModuleDict({_stage_key(stage): nn.ModuleList([unit]) for stage, unit in units.items()})
+        train = units.get("train")
+        self.step_twin = _without_sync(_fresh_unit(train)) if step_values and train is not None else None
         self._loss_sums: dict[tuple[str, int], dict[str, Tensor]] = {}
         self._counts: dict[tuple[str, int], int] = {}
         self._pending: set[tuple[str, int]] = set()
@@ -89,18 +95,18 @@ class MetricStore(nn.Module):
         """Tell whether ``stage`` has metrics."""
         return _stage_key(stage) in self.stages
 
-    def get(self, stage: str, dataloader_idx: int = 0) -> MetricCollection | None:
-        """Return the collection of ``stage`` for ``dataloader_idx``, or ``None`` if the stage has no metrics."""
+    def get(self, stage: str, dataloader_idx: int = 0) -> Any:
+        """Return the metrics of ``stage`` for ``dataloader_idx`` (a collection, or one per output), or ``None``."""
         key = _stage_key(stage)
         if key not in self.stages:
             return None
         per_loader: nn.ModuleList = self.stages[key]  # type: ignore[assignment]
         while len(per_loader) <= dataloader_idx:
-            per_loader.append(fresh_copy(per_loader[0]))  # type: ignore[arg-type]
-        return per_loader[dataloader_idx]  # type: ignore[return-value]
+            per_loader.append(_fresh_unit(per_loader[0]))
+        return per_loader[dataloader_idx]
 
-    def collections(self, stage: str) -> list[MetricCollection]:
-        """Every collection of ``stage``, indexed by dataloader (empty if the stage has no metrics)."""
+    def collections(self, stage: str) -> list[Any]:
+        """Every dataloader's metrics of ``stage``, indexed by dataloader (empty if the stage has no metrics)."""
         key = _stage_key(stage)
         return list(self.stages[key]) if key in self.stages else []  # type: ignore[call-overload]
 
@@ -127,22 +133,27 @@ class MetricStore(nn.Module):
         Raises:
             MetricUpdateError: a metric rejected the inputs; the message names stage, dataloader and metric.
         """
-        collection = self.get(stage, dataloader_idx)
-        if collection is None:
+        unit = self.get(stage, dataloader_idx)
+        if unit is None:
             return None
-        preds, target = upcast_low_precision(preds), upcast_low_precision(target)
         self._pending.add((stage, dataloader_idx))
-        try:
-            collection.update(preds, target)
-        except Exception as err:
-            raise update_error(stage, dataloader_idx, collection, preds, target, err) from err
+        for output, collection in _heads(unit):
+            output_preds, output_target = _route(preds, output), _route(target, output)
+            try:
+                collection.update(output_preds, output_target)
+            except Exception as err:
+                prefix = "" if output is None else f"{output}/"
+                raise update_error(stage, dataloader_idx, collection, output_preds, output_target, err, prefix) from err
         if not step_values or self.step_twin is None:
             return None
         # The twin holds only this batch: its result is the batch's own value, whatever the metric
         # (wrappers such as MinMaxMetric lose their state in `forward`, so it is never used).
-        self.step_twin.reset()
-        self.step_twin.update(preds, target)
-        return compute_collection(self.step_twin)
+        values: dict[str, tuple[Any, Metric]] = {}
+        for output, collection in _heads(self.step_twin):
+            collection.reset()
+            collection.update(_route(preds, output), _route(target, output))
+            values.update({_address(output, name): item for name, item in compute_collection(collection).items()})
+        return values
 
     def add_loss(self, stage: str, dataloader_idx: int, losses: Mapping[str, Tensor], count: int) -> None:
         """Add one batch's loss (and components) with its weight ``count`` to the epoch's sums."""
@@ -178,11 +189,11 @@ class MetricStore(nn.Module):
         key = (stage, dataloader_idx)
         self._pending.discard(key)
         values = EpochValues()
-        collection = self.get(stage, dataloader_idx) if self.has(stage) else None
-        if collection is not None and any(metric.update_count for metric in _all_metrics(collection)):
-            values.metrics = compute_collection(
-                collection, lambda name, err: compute_error(stage, dataloader_idx, name, err)
-            )
+        for output, collection in _heads(self.get(stage, dataloader_idx)):
+            if any(metric.update_count for metric in _all_metrics(collection)):
+                on_error = functools.partial(_compute_error, stage, dataloader_idx, output)
+                computed = compute_collection(collection, on_error)
+                values.metrics.update({_address(output, name): item for name, item in computed.items()})
         sums = self._loss_sums.get(key)
         if sums:
             total = next(iter(sums.values()))
@@ -195,8 +206,9 @@ class MetricStore(nn.Module):
 
     def reset(self, stage: str) -> None:
         """Drop the state of every collection and the loss sums of ``stage``."""
-        for collection in self.collections(stage):
-            collection.reset()
+        for unit in self.collections(stage):
+            for _, collection in _heads(unit):
+                collection.reset()
         for key in [key for key in self._loss_sums if key[0] == stage]:
             del self._loss_sums[key]
             del self._counts[key]
@@ -215,6 +227,31 @@ class MetricStore(nn.Module):
         for metric in self.metrics():
             _keep_full_precision(metric)
         return self
+
+
+def check_model_outputs(preds: Any, target: Any, outputs: tuple[str, ...]) -> None:
+    """Check that ``forward``'s result and the target are dicts holding every output.
+
+    Raises:
+        ValueError: ``forward`` did not return a dict, or an output is missing from it or from the
+            target; the message names the output and the keys present.
+
+    Examples:
+        >>> import torch
+        >>> check_model_outputs({"cls": torch.zeros(1)}, {"cls": torch.zeros(1)}, ("cls", "age"))
+        Traceback (most recent call last):
+        ...
+        ValueError: output 'age' is missing from what forward returned; its keys: ['cls'].
+    """
+    for what, value in (("what forward returned", preds), ("the target", target)):
+        if not isinstance(value, Mapping):
+            raise ValueError(
+                f"{'forward returned' if what.startswith('what') else 'the target is'} a {type(value).__name__},"
+                f" but `outputs={outputs}` needs a dict holding every output."
+            )
+        for output in outputs:
+            if output not in value:
+                raise ValueError(f"output {output!r} is missing from {what}; its keys: {sorted(map(str, value))}.")
 
 
 def samples_in(target: Any, owner: str = "MetricAwareModule") -> int:
@@ -297,16 +334,48 @@ def upcast_low_precision(value: Any) -> Any:
     return value
 
 
-def _all_metrics(collection: MetricCollection) -> Iterator[Metric]:
+def _unit(metrics: StageMetrics) -> nn.Module:
+    return metrics if isinstance(metrics, MetricCollection) else nn.ModuleDict(dict(metrics))
+
+
+def _heads(unit: Any) -> list[tuple[str | None, MetricCollection]]:
+    # A MetricCollection is itself a ModuleDict: test it first.
+    if unit is None:
+        return []
+    if isinstance(unit, MetricCollection):
+        return [(None, unit)]
+    return list(unit.items())
+
+
+def _fresh_unit(unit: Any) -> Any:
+    if isinstance(unit, MetricCollection):
+        return fresh_copy(unit)
+    return nn.ModuleDict({output: fresh_copy(collection) for output, collection in unit.items()})
+
+
+def _route(value: Any, output: str | None) -> Any:
+    return upcast_low_precision(value if output is None else value[output])
+
+
+def _compute_error(stage: str, dataloader_idx: int, output: str | None, name: str, err: Exception) -> Exception:
+    return compute_error(stage, dataloader_idx, _address(output, name), err)
+
+
+def _address(output: str | None, name: str) -> str:
+    # How `prog_bar`, `track_best` and `EpochValues` name a metric: "acc", or "cls/acc" with outputs.
+    return name if output is None else f"{output}/{name}"
+
+
+def _all_metrics(collection: nn.Module) -> Iterator[Metric]:
     # Every metric, the ones inside wrappers included: wrappers do not count their updates, their children do.
     return (module for module in collection.modules() if isinstance(module, Metric))
 
 
-def _without_sync(collection: MetricCollection) -> MetricCollection:
-    for metric in _all_metrics(collection):
+def _without_sync(unit: Any) -> Any:
+    for metric in _all_metrics(unit):
         metric.sync_on_compute = False
         metric._to_sync = False
-    return collection
+    return unit
 
 
 def _stage_key(stage: str) -> str:

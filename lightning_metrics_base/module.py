@@ -18,20 +18,31 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
+from torch.nn import ModuleDict
 from torchmetrics import MetricCollection
 
 from lightning_metrics_base.best import BestTracker, direction
 from lightning_metrics_base.config import (
     STAGES,
     MetricsConfig,
+    addressed_metrics,
     build_metrics,
+    build_output_metrics,
     check_log_sep,
     check_loss_fn,
     check_names,
+    check_outputs,
 )
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.figures import figure_notices, log_figure
-from lightning_metrics_base.metric_store import EpochValues, MetricStore, detach, loss_parts, samples_in
+from lightning_metrics_base.metric_store import (
+    EpochValues,
+    MetricStore,
+    check_model_outputs,
+    detach,
+    loss_parts,
+    samples_in,
+)
 from lightning_metrics_base.naming import (
     LOSS,
     Namer,
@@ -46,6 +57,7 @@ from lightning_metrics_base.specs import hparams_as_specs
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
 
 LossFn = Callable[[Any, Any], Any]
+StageMetrics = MetricCollection | ModuleDict
 _CHECKPOINT_KEY = "lightning_metrics_base"
 
 
@@ -80,12 +92,16 @@ class MetricAwareModule(LightningModule):
         log_figures: draw results of two or more dimensions (confusion matrices, curves) with the
             metric's own ``plot()`` and send them to every logger that takes figures (TensorBoard,
             MLflow, loggers with ``log_image``); needs matplotlib.
+        outputs: the names of a multi-output model's outputs: ``forward`` returns a dict holding them,
+            the target is a dict holding them, and ``metrics`` is declared per output
+            (``{"cls": {...}, "age": {...}}``, or per stage ``{"val": {"cls": {...}}}``). Names become
+            ``val/cls/acc``; ``prog_bar`` and ``track_best`` address a metric as ``"cls/acc"``.
 
     Raises:
         TypeError: a bad ``metrics`` container or value (see `build_metrics`), or a bad option type.
         ValueError: an unknown stage, a bad metric name, a ``prog_bar``/``track_best`` name that is
-            not a metric of the module, a ``track_best`` metric without a direction, or two sources
-            of one logged name.
+            not a metric of the module, a ``track_best`` metric without a direction, two sources of
+            one logged name, or a metrics key that is neither an output nor a stage.
         ImportError: a spec whose class cannot be imported.
 
     Examples:
@@ -136,25 +152,26 @@ class MetricAwareModule(LightningModule):
         log_train_step: bool = False,
         track_best: Sequence[str] = (),
         log_figures: bool = True,
+        outputs: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.loss_fn = check_loss_fn(loss_fn)
         self.log_sep = check_log_sep(log_sep)
         self.log_train_step = bool(log_train_step)
         self.log_figures = bool(log_figures)
-        collections = build_metrics(metrics, stages)
-        self._metric_store = MetricStore(collections, step_values=self.log_train_step)
-        self._namer = Namer(self.log_sep)
-        names = {
-            stage: {str(key) for key in collection.keys(keep_base=False)} for stage, collection in collections.items()
-        }
-        self.prog_bar = frozenset(check_names(prog_bar, "prog_bar", {LOSS}.union(*names.values())))
-        self.track_best = check_names(track_best, "track_best", {LOSS} | names.get("val", set()))
-        val = collections.get("val")
-        self._best = BestTracker(
-            {name: direction(name, val[name] if val is not None and name != LOSS else None) for name in self.track_best}
+        self.outputs = check_outputs(outputs)
+        collections: Mapping[str, Any] = (
+            build_metrics(metrics, stages)
+            if self.outputs is None
+            else build_output_metrics(metrics, self.outputs, stages)
         )
-        self._names = reserve_names(self._namer, collections, self.track_best, self.log_train_step)
+        self._metric_store = MetricStore(collections, step_values=self.log_train_step)
+        self._namer = Namer(self.log_sep, outputs=self.outputs is not None)
+        addressed = {stage: addressed_metrics(stage_metrics) for stage, stage_metrics in collections.items()}
+        self.prog_bar = frozenset(check_names(prog_bar, "prog_bar", {LOSS}.union(*addressed.values())))
+        self.track_best = check_names(track_best, "track_best", {LOSS, *addressed.get("val", {})})
+        self._best = BestTracker({name: direction(name, addressed["val"].get(name)) for name in self.track_best})
+        self._names = reserve_names(self._namer, addressed, self.track_best, self.log_train_step)
         self.epoch_metrics: dict[str, Tensor] = {}
         self._padding = PaddingWarnings()
         self._quiet = ScopedIgnores()
@@ -207,19 +224,19 @@ class MetricAwareModule(LightningModule):
     # ------------------------------------------------------------------ what the module exposes
 
     @property
-    def train_metrics(self) -> MetricCollection | None:
-        """The train `MetricCollection`, or ``None`` when the train stage has no metrics."""
-        return self._metric_store.get("train", 0)
+    def train_metrics(self) -> StageMetrics | None:
+        """The train `MetricCollection` (with ``outputs``: a `ModuleDict` of one per output), or ``None``."""
+        return self._stage_metrics("train")
 
     @property
-    def val_metrics(self) -> MetricCollection | None:
-        """The validation `MetricCollection` of dataloader 0, or ``None``."""
-        return self._metric_store.get("val", 0)
+    def val_metrics(self) -> StageMetrics | None:
+        """The validation metrics of dataloader 0, like ``train_metrics``."""
+        return self._stage_metrics("val")
 
     @property
-    def test_metrics(self) -> MetricCollection | None:
-        """The test `MetricCollection` of dataloader 0, or ``None``."""
-        return self._metric_store.get("test", 0)
+    def test_metrics(self) -> StageMetrics | None:
+        """The test metrics of dataloader 0, like ``train_metrics``."""
+        return self._stage_metrics("test")
 
     @property
     def best_values(self) -> dict[str, float]:
@@ -252,11 +269,13 @@ class MetricAwareModule(LightningModule):
         Epoch-end compute, logging and reset happen on their own.
 
         Raises:
-            ValueError: ``stage`` is not a stage.
+            ValueError: ``stage`` is not a stage; with ``outputs``, an output missing from ``preds`` or ``target``.
             MetricUpdateError: a metric rejected the inputs; the message names the stage and metric.
         """
         if stage not in STAGES:
             raise ValueError(f"update_metrics: unknown stage {stage!r}; the stages are {', '.join(STAGES)}.")
+        if self.outputs is not None:
+            check_model_outputs(preds, target, self.outputs)
         self._update(stage, preds, target, dataloader_idx)
 
     # ------------------------------------------------------------------ Lightning hooks (see `_HOOK_WORK`)
@@ -294,9 +313,14 @@ class MetricAwareModule(LightningModule):
 
     # ------------------------------------------------------------------ internals
 
+    def _stage_metrics(self, stage: str) -> StageMetrics | None:
+        return self._metric_store.get(stage, 0)  # type: ignore[no-any-return]
+
     def _step(self, stage: str, batch: Any, dataloader_idx: int) -> Tensor:
         inputs, target = self.unpack_batch(batch)
         preds = self(inputs)
+        if self.outputs is not None:
+            check_model_outputs(preds, target, self.outputs)
         return self._record(stage, self.compute_loss(preds, target), preds, target, dataloader_idx)  # type: ignore[no-any-return]
 
     @torch.compiler.disable  # type: ignore[untyped-decorator]

@@ -26,18 +26,27 @@ DATALOADER_SUFFIX = "/dataloader_idx_{}"
 class Namer:
     """Makes every logged name from its parts, with one separator.
 
+    A metric is addressed by its name (``"acc"``), or for a multi-output model (``outputs=True``) by
+    ``"{output}/{name}"`` (``"cls/acc"``), whose ``/`` becomes the separator in the logged name.
+
     Examples:
         >>> namer = Namer("/")
         >>> namer.epoch("val", "acc"), namer.step("train/acc"), namer.best("acc"), namer.loss("val", "kl")
         ('val/acc', 'train/acc_step', 'val/acc_best', 'val/loss/kl')
         >>> namer.with_dataloader("val/acc", 1, several=True), namer.with_dataloader("val/acc", 0, several=False)
         ('val/acc/dataloader_idx_1', 'val/acc')
+        >>> Namer("_", outputs=True).best("cls/acc")
+        'val_cls_acc_best'
     """
 
     sep: str = "/"
+    outputs: bool = False
 
     def epoch(self, stage: str, name: str) -> str:
-        """The epoch value of metric ``name`` in ``stage``."""
+        """The epoch value of metric ``name`` (its address) in ``stage``."""
+        if self.outputs and "/" in name:
+            output, name = name.split("/", 1)
+            return f"{stage}{self.sep}{output}{self.sep}{name}"
         return f"{stage}{self.sep}{name}"
 
     @staticmethod
@@ -202,16 +211,22 @@ def _flatten(
 
 
 def reserve_names(
-    namer: Namer, collections: Mapping[str, MetricCollection], track_best: Sequence[str], log_train_step: bool
+    namer: Namer, metrics: Mapping[str, Mapping[str, Metric]], track_best: Sequence[str], log_train_step: bool
 ) -> NameRegistry:
     """Claim every name the constructor arguments reveal: the losses, the best values, each metric's names.
+
+    Args:
+        namer: makes the names.
+        metrics: ``{stage: {address: metric}}``.
+        track_best: the names whose best value is logged.
+        log_train_step: whether per-step train values are logged.
 
     Raises:
         ValueError: two sources would produce one logged name; the message names both.
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy
-        >>> names = reserve_names(Namer("/"), {"val": MetricCollection({"loss": MulticlassAccuracy(3)})}, (), False)
+        >>> names = reserve_names(Namer("/"), {"val": {"loss": MulticlassAccuracy(3)}}, (), False)
         Traceback (most recent call last):
         ...
         ValueError: The logged name 'val/loss' would be produced by both the loss and metric 'loss'; rename the metric.
@@ -222,8 +237,8 @@ def reserve_names(
     registry.claim(namer.step(namer.loss("train")), "the loss")
     for name in track_best:
         registry.claim(namer.best(name), f"track_best of {name!r}")
-    for stage, collection in collections.items():
-        for name, metric in collection.items(keep_base=False, copy_state=False):
+    for stage, addressed in metrics.items():
+        for name, metric in addressed.items():
             produced = expected_names(namer.epoch(stage, name), metric, namer.sep)
             registry.claim_all(produced, f"metric {name!r}")
             if stage == "train" and log_train_step:

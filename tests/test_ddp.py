@@ -136,3 +136,16 @@ def test_wrappers_are_synced_exactly_once() -> None:
     assert [logged[f"val/micro/{index}"] for index in range(5)] == micro.tolist()
     assert int(micro[4]) == len(val)
     assert logged["val/minmax/raw"] == pytest.approx(accuracy(model, val), abs=1e-6)
+
+
+def test_multi_output_values_are_global() -> None:
+    from test_outputs import TwoHeads, reference
+
+    val = split_difficulty(400, seed=16)
+    model = TwoHeads(lr=0.0)
+    trainer = make_trainer(devices=2, strategy="ddp_spawn")
+    trainer.validate(model, loader(val, batch_size=32), verbose=False)
+    logged = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    expected = reference(model, val)
+    for name in ("cls/acc", "cls/f1", "big/acc", "big/auroc", "loss", "loss/cls", "loss/big"):
+        assert logged[f"val/{name}"] == pytest.approx(expected[name], rel=1e-5, abs=1e-6), name

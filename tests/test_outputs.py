@@ -57,6 +57,10 @@ class TwoHeads(MetricAwareModule):
         x, y = batch
         return x, {"cls": y, "big": (y >= 3).long()}
 
+    def metric_inputs(self, preds: dict[str, Tensor], target: dict[str, Tensor]) -> tuple[Any, Any]:
+        # probabilities: torchmetrics decides per call whether a binary input holds logits
+        return {**preds, "big": preds["big"].sigmoid()}, target
+
     def compute_loss(self, preds: dict[str, Tensor], target: dict[str, Tensor]) -> dict[str, Tensor]:
         cls = F.cross_entropy(preds["cls"], target["cls"])
         big = F.binary_cross_entropy_with_logits(preds["big"], target["big"].float())
@@ -77,8 +81,8 @@ def reference(model: TwoHeads, dataset: TensorDataset) -> dict[str, float]:
     return {
         "cls/acc": float(multiclass_accuracy(preds["cls"], y, num_classes=NUM_CLASSES)),
         "cls/f1": float(multiclass_f1_score(preds["cls"], y, num_classes=NUM_CLASSES, average="macro")),
-        "big/acc": float(binary_accuracy(preds["big"], big)),
-        "big/auroc": float(binary_auroc(preds["big"], big)),
+        "big/acc": float(binary_accuracy(preds["big"].sigmoid(), big)),
+        "big/auroc": float(binary_auroc(preds["big"].sigmoid(), big)),
         "loss": float(cls_loss + big_loss),
         "loss/cls": float(cls_loss),
         "loss/big": float(big_loss),
@@ -143,6 +147,7 @@ class ArgmaxFirst(TwoHeads):
     """`metric_inputs` runs first, on the whole dicts."""
 
     def metric_inputs(self, preds: dict[str, Tensor], target: dict[str, Tensor]) -> tuple[Any, Any]:
+        preds, target = super().metric_inputs(preds, target)
         return {**preds, "cls": preds["cls"].argmax(dim=1)}, target
 
 

@@ -29,6 +29,9 @@ def test_demo_prints_agreeing_table_and_writes_pictures(tmp_path: Path, capsys: 
     for name in ("acc", "f1", "per_class_acc/3"):
         _, val, test, recomputed, agree = rows[name]
         assert test == recomputed and agree == "yes" and 0.0 <= float(val) <= 1.0
+    heads = [line.split() for line in printed.splitlines() if line.startswith("  test/")]
+    assert [row[0] for row in heads] == ["test/digit/acc", "test/high/acc", "test/high/auroc"]
+    assert all(row[1] == row[3] and row[4] == "yes" for row in heads)
     for picture in ("metric_curves.png", "confusion_matrix.png"):
         assert (tmp_path / picture).read_bytes().startswith(b"\x89PNG")
     with (tmp_path / "logs" / "metrics.csv").open() as handle:
