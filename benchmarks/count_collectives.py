@@ -62,6 +62,13 @@ class CountCollectives(Callback):
             summary = ", ".join(f"{key} {value / epochs:g}" for key, value in sorted(self.counts.items()))
             print(f"RESULT {type(pl_module).__name__}: per epoch: {summary}", flush=True)
 
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # Lightning leaves a spawned worker's gloo group to the interpreter's exit, where tearing it
+        # down aborts the worker now and then; release it while the worker is fully alive.
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
 
 def main(variants: tuple[str, ...] = ("ours", "ours_step", "lean", "best")) -> None:
     warnings.filterwarnings("ignore")

@@ -262,6 +262,20 @@ def check_log_sep(log_sep: object) -> str:
     return log_sep
 
 
+def check_buffer_batches(buffer_batches: object) -> int:
+    """Return ``buffer_batches`` after checking it is a positive integer.
+
+    Raises:
+        ValueError: not an integer of at least 1.
+    """
+    if isinstance(buffer_batches, bool) or not isinstance(buffer_batches, int) or buffer_batches < 1:
+        raise ValueError(
+            "Expected `buffer_batches` to be an integer of at least 1 (1 turns buffering off),"
+            f" but got {buffer_batches!r}."
+        )
+    return buffer_batches
+
+
 def check_loss_fn(loss_fn: object) -> Callable[[Any, Any], Any] | None:
     """Return ``loss_fn`` after checking it is callable or ``None``.
 

@@ -23,6 +23,7 @@ def update_error(
     preds: Any,
     target: Any,
     err: Exception,
+    *,
     prefix: str = "",
 ) -> MetricUpdateError:
     """Find which metric of ``collection`` rejects ``(preds, target)`` and describe the failure.

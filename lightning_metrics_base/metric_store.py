@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
+from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer
 from lightning_metrics_base.config import fresh_copy
-from lightning_metrics_base.errors import compute_error, update_error
+from lightning_metrics_base.errors import MetricUpdateError, compute_error, update_error
 from lightning_metrics_base.sync import compute_collection
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -62,6 +63,9 @@ class MetricStore(nn.Module):
             are then a `torch.nn.ModuleDict` of collections, and each output's metrics see only
             that output of the predictions and targets.
         step_values: keep a twin of the train collection that computes each batch's own values.
+        buffer_batches: feed eligible metrics the concatenation of up to this many batches in one
+            update per compute group (see `UpdateBuffer`); ``1`` updates every batch.
+        buffer_bytes: the bound on one buffer's inputs (per stage, dataloader and output).
 
     Examples:
         >>> import torch
@@ -78,8 +82,16 @@ class MetricStore(nn.Module):
         []
     """
 
-    def __init__(self, collections: Mapping[str, StageMetrics], step_values: bool = False) -> None:
+    def __init__(
+        self,
+        collections: Mapping[str, StageMetrics],
+        step_values: bool = False,
+        buffer_batches: int = 1,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+    ) -> None:
         super().__init__()
+        self.buffer_batches, self.buffer_bytes = buffer_batches, buffer_bytes
+        self._update_buffers: dict[tuple[str, int, str | None], UpdateBuffer] = {}
         units = {stage: _unit(metrics) for stage, metrics in collections.items()}
         # ModuleDict keys must not clash with nn.Module attributes such as `train`.
         self.stages = nn.ModuleDict({_stage_key(stage): nn.ModuleList([unit]) for stage, unit in units.items()})
@@ -139,11 +151,14 @@ class MetricStore(nn.Module):
         self._pending.add((stage, dataloader_idx))
         for output, collection in _heads(unit):
             output_preds, output_target = _route(preds, output), _route(target, output)
+            prefix = "" if output is None else f"{output}/"
+            on_error = functools.partial(update_error, stage, dataloader_idx, collection, prefix=prefix)
             try:
-                collection.update(output_preds, output_target)
+                self._buffer(stage, dataloader_idx, output).add(collection, output_preds, output_target, on_error)
+            except MetricUpdateError:
+                raise
             except Exception as err:
-                prefix = "" if output is None else f"{output}/"
-                raise update_error(stage, dataloader_idx, collection, output_preds, output_target, err, prefix) from err
+                raise on_error(output_preds, output_target, err) from err
         if not step_values or self.step_twin is None:
             return None
         # The twin holds only this batch: its result is the batch's own value, whatever the metric
@@ -154,6 +169,21 @@ class MetricStore(nn.Module):
             collection.update(_route(preds, output), _route(target, output))
             values.update({_address(output, name): item for name, item in compute_collection(collection).items()})
         return values
+
+    def flush(self, stage: str, dataloader_idx: int | None = None) -> None:
+        """Feed the buffered batches of ``stage`` (one dataloader, or all) to their metrics now."""
+        for (buffer_stage, index, output), buffer in self._update_buffers.items():
+            if buffer_stage == stage and dataloader_idx in (None, index):
+                unit = self.get(stage, index)
+                collection = unit if output is None else unit[output]
+                prefix = "" if output is None else f"{output}/"
+                buffer.flush(collection, functools.partial(update_error, stage, index, collection, prefix=prefix))
+
+    def _buffer(self, stage: str, dataloader_idx: int, output: str | None) -> UpdateBuffer:
+        key = (stage, dataloader_idx, output)
+        if key not in self._update_buffers:
+            self._update_buffers[key] = UpdateBuffer(self.buffer_batches, self.buffer_bytes)
+        return self._update_buffers[key]
 
     def add_loss(self, stage: str, dataloader_idx: int, losses: Mapping[str, Tensor], count: int) -> None:
         """Add one batch's loss (and components) with its weight ``count`` to the epoch's sums."""
@@ -187,6 +217,7 @@ class MetricStore(nn.Module):
             MetricComputeError: a metric's compute failed; the message names stage, dataloader and metric.
         """
         key = (stage, dataloader_idx)
+        self.flush(stage, dataloader_idx)
         self._pending.discard(key)
         values = EpochValues()
         for output, collection in _heads(self.get(stage, dataloader_idx)):
@@ -209,6 +240,9 @@ class MetricStore(nn.Module):
         for unit in self.collections(stage):
             for _, collection in _heads(unit):
                 collection.reset()
+        for (buffer_stage, _, _), buffer in self._update_buffers.items():
+            if buffer_stage == stage:
+                buffer.clear()
         for key in [key for key in self._loss_sums if key[0] == stage]:
             del self._loss_sums[key]
             del self._counts[key]

@@ -22,12 +22,14 @@ from torch.nn import ModuleDict
 from torchmetrics import MetricCollection
 
 from lightning_metrics_base.best import BestTracker, direction
+from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES
 from lightning_metrics_base.config import (
     STAGES,
     MetricsConfig,
     addressed_metrics,
     build_metrics,
     build_output_metrics,
+    check_buffer_batches,
     check_log_sep,
     check_loss_fn,
     check_names,
@@ -96,6 +98,11 @@ class MetricAwareModule(LightningModule):
             the target is a dict holding them, and ``metrics`` is declared per output
             (``{"cls": {...}, "age": {...}}``, or per stage ``{"val": {"cls": {...}}}``). Names become
             ``val/cls/acc``; ``prog_bar`` and ``track_best`` address a metric as ``"cls/acc"``.
+        buffer_batches: gather the metric inputs of up to this many batches and feed them in one
+            update per compute group, for the metrics where that gives the same result (every state
+            summed or concatenated, no child metrics); at most ``buffer_bytes`` (16 MiB) per stage and
+            dataloader. ``1`` turns buffering off. Whatever reads the metrics (``{stage}_metrics``,
+            epoch end, your hooks) sees their whole state.
 
     Raises:
         TypeError: a bad ``metrics`` container or value (see `build_metrics`), or a bad option type.
@@ -141,6 +148,9 @@ class MetricAwareModule(LightningModule):
         "epoch_metrics",
     ]
 
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES
+    """The bound on buffered metric inputs per stage, dataloader and output (16 MiB); a subclass may change it."""
+
     def __init__(
         self,
         metrics: MetricsConfig = None,
@@ -153,6 +163,7 @@ class MetricAwareModule(LightningModule):
         track_best: Sequence[str] = (),
         log_figures: bool = True,
         outputs: Sequence[str] | None = None,
+        buffer_batches: int = 16,
     ) -> None:
         super().__init__()
         self.loss_fn = check_loss_fn(loss_fn)
@@ -165,7 +176,8 @@ class MetricAwareModule(LightningModule):
             if self.outputs is None
             else build_output_metrics(metrics, self.outputs, stages)
         )
-        self._metric_store = MetricStore(collections, step_values=self.log_train_step)
+        self.buffer_batches = check_buffer_batches(buffer_batches)
+        self._metric_store = MetricStore(collections, self.log_train_step, self.buffer_batches, self.buffer_bytes)
         self._namer = Namer(self.log_sep, outputs=self.outputs is not None)
         addressed = {stage: addressed_metrics(stage_metrics) for stage, stage_metrics in collections.items()}
         self.prog_bar = frozenset(check_names(prog_bar, "prog_bar", {LOSS}.union(*addressed.values())))
@@ -314,6 +326,7 @@ class MetricAwareModule(LightningModule):
     # ------------------------------------------------------------------ internals
 
     def _stage_metrics(self, stage: str) -> StageMetrics | None:
+        self._metric_store.flush(stage, 0)  # whole state, whenever it is read
         return self._metric_store.get(stage, 0)  # type: ignore[no-any-return]
 
     def _step(self, stage: str, batch: Any, dataloader_idx: int) -> Tensor:

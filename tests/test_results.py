@@ -78,7 +78,7 @@ class TestNonScalarResults:
 
 
 class ListStateProbe(Classifier):
-    """Records how many batches the list-state metrics hold in the user's hooks."""
+    """Records how many samples the list-state metrics hold in the user's hooks."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -93,7 +93,7 @@ class ListStateProbe(Classifier):
 
     def _held(self, stage: str) -> int:
         collection = getattr(self, f"{stage}_metrics")
-        return sum(len(metric.preds) for metric in collection.values(copy_state=False))
+        return sum(sum(len(batch) for batch in metric.preds) for metric in collection.values(copy_state=False))
 
     def on_train_epoch_start(self) -> None:
         self.after_logging.append(self._held("train"))
@@ -116,8 +116,8 @@ def test_list_states_are_held_for_user_hooks_and_released_after_logging() -> Non
     data = classification_data(96, seed=43)
     trainer = make_trainer(max_epochs=20, num_sanity_val_steps=1)
     trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
-    # the user's epoch-end hooks see the whole epoch (1 sanity batch, then 3 batches per epoch, each metric)
-    assert model.at_epoch_end == [2] + [6, 6] * 20
+    # the user's epoch-end hooks see the whole epoch's samples (32 in the sanity check, then 96, in each metric)
+    assert model.at_epoch_end == [2 * 32] + [2 * 96, 2 * 96] * 20
     # once Lightning has logged, the state is released: memory stays flat over the epochs
     assert len(model.after_logging) == 1 + 20 + 20 + 1
     assert model.after_logging == [0] * 42
