@@ -1,0 +1,243 @@
+"""Buffered updates: the same values as batch-by-batch updates, fewer update calls, whole state whenever read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import NUM_CLASSES, Classifier, classification_data, full_data_accuracy, loader, make_trainer, predict_all
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryAUROC,
+    MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassAveragePrecision,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassStatScores,
+)
+from torchmetrics.functional.classification import (
+    multiclass_auroc,
+    multiclass_average_precision,
+    multiclass_confusion_matrix,
+    multiclass_stat_scores,
+)
+from torchmetrics.functional.regression import mean_absolute_error, mean_squared_error, r2_score
+from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, PearsonCorrCoef, R2Score
+from torchmetrics.wrappers import MinMaxMetric
+
+from lightning_metrics_base import MetricUpdateError
+from lightning_metrics_base.buffering import UpdateBuffer, buffers_exactly, normalization
+
+
+def classification_metrics() -> dict[str, Any]:
+    return {
+        "stats": MulticlassStatScores(NUM_CLASSES, average=None),
+        "confmat": MulticlassConfusionMatrix(NUM_CLASSES),
+        "auroc": MulticlassAUROC(NUM_CLASSES, thresholds=None),  # a concatenated (list) state
+        "ap": MulticlassAveragePrecision(NUM_CLASSES, thresholds=None),
+        "acc": MulticlassAccuracy(NUM_CLASSES),
+        "f1": MulticlassF1Score(NUM_CLASSES, average="macro"),
+    }
+
+
+def values(model: Classifier, dataloaders: Any, **trainer: Any) -> dict[str, Tensor]:
+    make_trainer(**trainer).validate(model, dataloaders, verbose=False)
+    return dict(model.epoch_metrics)
+
+
+class TestSameValues:
+    def test_classification_and_curves_against_the_whole_data(self) -> None:
+        first, second = classification_data(333, seed=501), classification_data(150, seed=502)  # uneven batches
+        dataloaders = [loader(first, batch_size=16), loader(second, batch_size=7)]
+        buffered = Classifier({"val": classification_metrics()}, lr=0.0)
+        unbuffered = Classifier({"val": classification_metrics()}, lr=0.0, buffer_batches=1)
+        unbuffered.load_state_dict(buffered.state_dict())
+        got, plain = values(buffered, dataloaders), values(unbuffered, dataloaders)
+        assert set(got) == set(plain)
+        for name in got:  # integer states exactly, float ones up to rounding
+            assert torch.allclose(got[name].double(), plain[name].double(), rtol=1e-5, atol=1e-7), name
+        for index, dataset in enumerate((first, second)):
+            preds, target = predict_all(buffered, dataset)
+            suffix = f"/dataloader_idx_{index}"
+            stats = multiclass_stat_scores(preds, target, num_classes=NUM_CLASSES, average=None)
+            assert torch.equal(got[f"val/stats{suffix}"], stats)
+            confmat = multiclass_confusion_matrix(preds, target, num_classes=NUM_CLASSES)
+            assert torch.equal(got[f"val/confmat{suffix}"], confmat)
+            auroc = multiclass_auroc(preds, target, num_classes=NUM_CLASSES, thresholds=None)
+            assert float(got[f"val/auroc{suffix}"]) == pytest.approx(float(auroc), abs=1e-6)
+            ap = multiclass_average_precision(preds, target, num_classes=NUM_CLASSES, thresholds=None)
+            assert float(got[f"val/ap{suffix}"]) == pytest.approx(float(ap), abs=1e-6)
+
+    def test_regression(self) -> None:
+        from test_hooks import Regressor, regression_data
+
+        data = regression_data(301, seed=503)
+        model = Regressor()
+        model._metric_store.get("val", 0).add_metrics({"r2": R2Score(), "pearson": PearsonCorrCoef()})
+        logged = make_trainer().validate(model, loader(data, batch_size=8), verbose=False)[0]
+        preds, target = predict_all(model, data)
+        preds = preds.squeeze(-1)
+        assert logged["val/mse"] == pytest.approx(float(mean_squared_error(preds, target)), rel=1e-5)
+        assert logged["val/mae"] == pytest.approx(float(mean_absolute_error(preds, target)), rel=1e-5)
+        assert logged["val/r2"] == pytest.approx(float(r2_score(preds, target)), rel=1e-5)
+
+
+class CountsUpdates(Classifier):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            {
+                "val": {
+                    "acc": MulticlassAccuracy(NUM_CLASSES),
+                    "f1": MulticlassF1Score(NUM_CLASSES),
+                    "pearson_like": MinMaxMetric(MulticlassAccuracy(NUM_CLASSES)),
+                }
+            },
+            lr=0.0,
+            **kwargs,
+        )
+        self.counts: dict[str, int] = {}
+
+    def on_validation_epoch_end(self) -> None:
+        val = self.val_metrics
+        assert val is not None
+        self.counts = {"acc": val["acc"].update_count, "wrapped": val["pearson_like"]._base_metric.update_count}
+
+
+class TestUpdateCalls:
+    def test_eligible_metrics_buffered_the_others_not(self) -> None:
+        model = CountsUpdates()
+        data = classification_data(40 * 8, seed=504)
+        make_trainer().validate(model, loader(data, batch_size=8), verbose=False)
+        # 40 batches: the first forms the compute groups, then 39 in buffers of 16, 16 and 7
+        assert model.counts == {"acc": 1 + 3, "wrapped": 40}  # a wrapper is updated every batch
+
+    def test_buffer_batches_one_turns_it_off(self) -> None:
+        model = CountsUpdates(buffer_batches=1)
+        make_trainer().validate(model, loader(classification_data(80, seed=505), batch_size=8), verbose=False)
+        assert model.counts == {"acc": 10, "wrapped": 10}
+
+    def test_the_memory_bound_flushes_earlier(self) -> None:
+        class SmallBuffers(CountsUpdates):
+            buffer_bytes = 2 * (8 * NUM_CLASSES * 4 + 8 * 8)  # two batches of float32 logits and int64 labels
+
+        model = SmallBuffers()
+        make_trainer().validate(model, loader(classification_data(80, seed=506), batch_size=8), verbose=False)
+        assert model.counts["acc"] == 1 + 5  # the first batch, then four buffers of two, then one
+        assert float(model.epoch_metrics["val/acc"]) == pytest.approx(
+            full_data_accuracy(model, classification_data(80, seed=506)), abs=1e-6
+        )
+
+    def test_bad_buffer_batches(self) -> None:
+        with pytest.raises(ValueError, match=r"`buffer_batches` to be an integer of at least 1"):
+            Classifier(buffer_batches=0)
+
+
+class MixedReadings(Classifier):
+    """Feeds a binary metric probabilities on even batches and logits on odd ones."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__({"val": {"acc": BinaryAccuracy(), "auroc": BinaryAUROC()}}, lr=0.0, **kwargs)
+        self.calls = 0
+
+    def metric_inputs(self, preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        self.calls += 1
+        score = preds[:, 0] - preds[:, 1]
+        return (score.sigmoid() if self.calls % 2 else score), (target == 0).long()
+
+
+def test_logits_and_probabilities_are_read_per_batch_as_torchmetrics_does() -> None:
+    data = loader(classification_data(256, seed=507), batch_size=16)
+    buffered, plain = MixedReadings(), MixedReadings(buffer_batches=1)
+    plain.load_state_dict(buffered.state_dict())
+    got, expected = values(buffered, data), values(plain, data)
+    assert float(got["val/acc"]) == float(expected["val/acc"])
+    assert float(got["val/auroc"]) == pytest.approx(float(expected["val/auroc"]), abs=1e-6)
+
+
+def test_the_normalization_decision_is_made_per_batch() -> None:
+    probabilities, logits = torch.tensor([0.9, 0.2, 0.6]), torch.tensor([-2.0, 3.0, 0.5])
+    target = torch.tensor([1, 0, 0])
+    metric, reference = BinaryAccuracy(), BinaryAccuracy()
+    buffer = UpdateBuffer(batches=8)
+    collection = MetricCollection({"acc": metric})
+    for preds in (probabilities, probabilities, logits, probabilities):
+        buffer.add(collection, preds, target)
+        reference.update(preds, target)
+    buffer.flush(collection)
+    assert float(metric.compute()) == float(reference.compute())
+    concatenated = BinaryAccuracy()
+    concatenated.update(torch.cat([probabilities, probabilities, logits, probabilities]), target.repeat(4))
+    assert float(concatenated.compute()) != float(reference.compute())  # what a naive buffer would log
+
+
+class TestEligibility:
+    def test_rules(self) -> None:
+        assert buffers_exactly(MeanSquaredError()) and buffers_exactly(MulticlassAUROC(3))
+        assert not buffers_exactly(PearsonCorrCoef()) and not buffers_exactly(MinMaxMetric(MeanAbsoluteError()))
+        assert normalization(BinaryAUROC()) == "sigmoid" and normalization(MeanSquaredError()) is None
+
+
+class ReadsStateEveryStep(Classifier):
+    """A user's own step reads the collection's state after every update."""
+
+    def __init__(self) -> None:
+        super().__init__({"train": {"acc": MulticlassAccuracy(NUM_CLASSES, average="micro")}}, lr=0.0)
+        self.seen: list[int] = []
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        self.update_metrics("train", logits, y)
+        acc = self.train_metrics["acc"]  # type: ignore[index]
+        self.seen.append(int(acc.tp.sum() + acc.fn.sum()))
+        return F.cross_entropy(logits, y)
+
+
+def test_state_read_through_stage_metrics_is_whole_at_any_time() -> None:
+    model = ReadsStateEveryStep()
+    make_trainer().fit(model, loader(classification_data(100, seed=508), batch_size=8))
+    assert model.seen == [min(8 * (step + 1), 100) for step in range(13)]
+
+
+class FailsOnce(Classifier):
+    def __init__(self) -> None:
+        super().__init__(lr=0.0)
+        self.fail = True
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        if self.fail and batch_idx == 3:
+            raise RuntimeError("interrupted")
+        return super().validation_step(batch, batch_idx, dataloader_idx)
+
+
+def test_an_interrupted_run_leaks_nothing_into_the_next() -> None:
+    data = classification_data(96, seed=509)
+    model = FailsOnce()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        make_trainer().validate(model, loader(data, batch_size=8), verbose=False)
+    model.fail = False
+    logged = make_trainer().validate(model, loader(data, batch_size=8), verbose=False)[0]
+    assert logged["val/acc"] == pytest.approx(full_data_accuracy(model, data), abs=1e-6)
+
+
+class BadLastBatch(Classifier):
+    """The last, smaller batch carries a label the metric does not know."""
+
+    def __init__(self) -> None:
+        super().__init__({"val": {"acc": MulticlassAccuracy(NUM_CLASSES)}}, lr=0.0)
+
+    def metric_inputs(self, preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        if len(target) == 6:
+            target = torch.full_like(target, NUM_CLASSES + 3)
+        return preds, target
+
+
+def test_a_failing_buffered_update_names_the_failing_batch() -> None:
+    data = classification_data(70, seed=510)  # batches of 16, 16, 16, 16 and 6
+    with pytest.raises(MetricUpdateError, match=r"val metric 'acc' failed to update .*preds of shape \(6, 5\)"):
+        make_trainer().validate(BadLastBatch(), loader(data, batch_size=16), verbose=False)
