@@ -20,6 +20,7 @@ def test_overhead_benchmark_reports_every_ratio() -> None:
         "ours(log_train_step)/typical",
         "ours(default)/lean",
         "ours(default)/bare",
+        "ours(buffer_batches=1)/lean",
     ):
         assert re.search(rf"{re.escape(label)}\s+\d+\.\d+\s+\(min", result.stdout), label
     assert "16 metrics" in result.stdout and "compute-heavy" in result.stdout
@@ -39,3 +40,16 @@ def test_collective_counts_sync_once_per_compute_group() -> None:
     }
     # 2 stages x 4 shared states x 2 gathers (sizes, data) for ours; 4 metrics x that for the lean code
     assert gathers == {"Ours": 16.0, "Lean": 64.0}
+
+
+def test_gpu_benchmark_says_when_there_is_no_gpu() -> None:
+    import torch
+
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu_syncs.py"), "--rounds", "1"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    if torch.cuda.is_available():
+        assert "metric-caused syncs, ours / lean" in result.stdout
+    else:
+        assert "no CUDA device: nothing measured" in result.stdout
