@@ -220,3 +220,22 @@ def test_multitask_wrapper_without_outputs_logs_under_its_name() -> None:
     assert logged["val/mt/cls"] == pytest.approx(expected["cls/acc"], abs=1e-6)
     assert logged["val/mt/big/BinaryAccuracy"] == pytest.approx(expected["big/acc"], abs=1e-6)
     assert logged["val/loss/big"] == pytest.approx(expected["loss/big"], rel=1e-5)
+
+
+def test_per_step_values_and_figures_per_output(tmp_path: Any) -> None:
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    metrics = {"cls": {"acc": MulticlassAccuracy(NUM_CLASSES), "confmat": MulticlassConfusionMatrix(NUM_CLASSES)}}
+    model = TwoHeads(metrics, lr=0.0, log_train_step=True)
+    data = classification_data(64, seed=409)
+    logger = TensorBoardLogger(tmp_path, name="heads")
+    trainer = make_trainer(logger=logger, log_every_n_steps=1)
+    trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
+    x, y = data.tensors
+    with torch.no_grad():
+        last = float(multiclass_accuracy(model(x[32:])["cls"], y[32:], num_classes=NUM_CLASSES))
+    assert float(trainer.callback_metrics["train/cls/acc_step"]) == pytest.approx(last, abs=1e-6)
+    events = EventAccumulator(str(logger.log_dir), size_guidance={"images": 0})
+    events.Reload()
+    assert {"val/cls/confmat", "train/cls/confmat"} <= set(events.Tags()["images"])
