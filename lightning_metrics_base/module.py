@@ -21,6 +21,7 @@ from torch import Tensor
 from torch.nn import ModuleDict
 from torchmetrics import MetricCollection
 
+from lightning_metrics_base.batch import check_model_outputs, detach, loss_parts, samples_in
 from lightning_metrics_base.best import BestTracker, direction
 from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES
 from lightning_metrics_base.config import (
@@ -37,14 +38,7 @@ from lightning_metrics_base.config import (
 )
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.figures import figure_notices, log_figure
-from lightning_metrics_base.metric_store import (
-    EpochValues,
-    MetricStore,
-    check_model_outputs,
-    detach,
-    loss_parts,
-    samples_in,
-)
+from lightning_metrics_base.metric_store import EpochValues, MetricStore
 from lightning_metrics_base.naming import (
     LOSS,
     Namer,

@@ -10,7 +10,6 @@ from torchmetrics.regression import MeanAbsoluteError
 
 from lightning_metrics_base import MetricStore
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
-from lightning_metrics_base.metric_store import detach, loss_parts, samples_in
 
 
 class TestMetricStore:
@@ -77,23 +76,3 @@ class TestMetricStore:
         step = store.update("train", 0, torch.full((2,), 3.0), torch.zeros(2), step_values=True)
         assert step is not None and float(step["mae"][0]) == 3.0
         assert float(store.compute_epoch("train", 0).metrics["mae"][0]) == 2.0
-
-
-class TestBatchHelpers:
-    def test_samples_in(self) -> None:
-        assert samples_in(torch.zeros(())) == 1
-        assert samples_in((torch.zeros(6), torch.zeros(6, 2))) == 6
-        with pytest.raises(TypeError, match=r"Mine.count_samples cannot count the samples of a str target"):
-            samples_in("x", "Mine")
-
-    def test_loss_parts(self) -> None:
-        loss = torch.tensor(1.0)
-        assert loss_parts(loss) == {"loss": loss}
-        with pytest.raises(ValueError, match=r"without 'loss' \(keys: \['a', 'b'\]\)"):
-            loss_parts({"b": loss, "a": loss})
-
-    def test_detach_reaches_inside_containers(self) -> None:
-        x = torch.ones(2, requires_grad=True) * 2
-        detached = detach({"a": [x, (x,)], "b": x})
-        assert not detached["a"][0].requires_grad and not detached["a"][1][0].requires_grad
-        assert not detached["b"].requires_grad and isinstance(detached["a"][1], tuple)

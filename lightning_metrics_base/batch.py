@@ -1,0 +1,100 @@
+"""What one step hands the module: a model's outputs, a loss (or its parts), a target's sample count.
+
+Every function takes values and returns values; the module calls them between ``forward`` and the
+metric store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor
+
+
+def check_model_outputs(preds: Any, target: Any, outputs: tuple[str, ...]) -> None:
+    """Check that ``forward``'s result and the target are dicts holding every output.
+
+    Raises:
+        ValueError: ``forward`` did not return a dict, or an output is missing from it or from the
+            target; the message names the output and the keys present.
+
+    Examples:
+        >>> import torch
+        >>> check_model_outputs({"cls": torch.zeros(1)}, {"cls": torch.zeros(1)}, ("cls", "age"))
+        Traceback (most recent call last):
+        ...
+        ValueError: output 'age' is missing from what forward returned; its keys: ['cls'].
+    """
+    for what, value in (("what forward returned", preds), ("the target", target)):
+        if not isinstance(value, Mapping):
+            raise ValueError(
+                f"{'forward returned' if what.startswith('what') else 'the target is'} a {type(value).__name__},"
+                f" but `outputs={outputs}` needs a dict holding every output."
+            )
+        for output in outputs:
+            if output not in value:
+                raise ValueError(f"output {output!r} is missing from {what}; its keys: {sorted(map(str, value))}.")
+
+
+def samples_in(target: Any, owner: str = "MetricAwareModule") -> int:
+    """The number of samples in a batch's target: its weight in the epoch loss.
+
+    The leading dimension of the target tensor, or of the first tensor directly inside a dict,
+    tuple or list target; a list or tuple holding no tensor counts its items (one per sample, as in
+    detection targets).
+
+    Raises:
+        TypeError: the target holds no tensor to count; ``owner`` should override ``count_samples``.
+
+    Examples:
+        >>> import torch
+        >>> samples_in(torch.zeros(7, 3)), samples_in({"label": torch.zeros(5), "weight": torch.zeros(5)})
+        (7, 5)
+        >>> samples_in([{"boxes": torch.zeros(2, 4)}, {"boxes": torch.zeros(9, 4)}])
+        2
+    """
+    if isinstance(target, Tensor):
+        return int(target.shape[0]) if target.ndim else 1
+    items = list(target.values()) if isinstance(target, Mapping) else target
+    for item in items if isinstance(items, (list, tuple)) else []:
+        if isinstance(item, Tensor):
+            return int(item.shape[0]) if item.ndim else 1
+    if isinstance(target, (list, tuple)):
+        return len(target)
+    raise TypeError(
+        f"{owner}.count_samples cannot count the samples of a {type(target).__name__} target;"
+        " override `count_samples(self, target)` to return the number of samples in the batch."
+    )
+
+
+def loss_parts(loss: Any) -> dict[str, Tensor]:
+    """What ``compute_loss`` returned, as ``{"loss": total, **components}``.
+
+    Raises:
+        ValueError: a dict without ``"loss"``; the message lists the keys present.
+
+    Examples:
+        >>> import torch
+        >>> sorted(loss_parts({"loss": torch.tensor(1.0), "kl": torch.tensor(0.2)}))
+        ['kl', 'loss']
+    """
+    if not isinstance(loss, Mapping):
+        return {"loss": loss}
+    if "loss" not in loss:
+        raise ValueError(
+            f"compute_loss returned a dict without 'loss' (keys: {sorted(map(str, loss))}); put the total loss,"
+            " the one to minimise, under 'loss' and its components under other keys."
+        )
+    return {str(key): value for key, value in loss.items()}
+
+
+def detach(value: Any) -> Any:
+    """``value`` with every tensor (also inside dicts, lists and tuples) detached from autograd."""
+    if isinstance(value, Tensor):
+        return value.detach()
+    if isinstance(value, Mapping):
+        return {key: detach(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(detach(item) for item in value)
+    return value
