@@ -149,3 +149,24 @@ def test_multi_output_values_are_global() -> None:
     expected = reference(model, val)
     for name in ("cls/acc", "cls/f1", "big/acc", "big/auroc", "loss", "loss/cls", "loss/big"):
         assert logged[f"val/{name}"] == pytest.approx(expected[name], rel=1e-5, abs=1e-6), name
+
+
+def test_buffered_updates_are_exact_over_both_processes_and_two_dataloaders() -> None:
+    from test_buffering import classification_metrics
+    from torchmetrics.functional.classification import multiclass_auroc
+
+    first, second = split_difficulty(400, seed=17), split_difficulty(200, seed=18)
+    metrics = {**classification_metrics(), "micro": MulticlassStatScores(NUM_CLASSES, average="micro")}
+    model = Classifier({"val": metrics}, lr=0.0)
+    trainer = make_trainer(devices=2, strategy="ddp_spawn")
+    # per process: 200 samples in batches of 24 (the last one of 8), and 100 in batches of 7
+    trainer.validate(model, [loader(first, batch_size=24), loader(second, batch_size=7)], verbose=False)
+    logged = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    for index, dataset in enumerate((first, second)):
+        preds, target = predict_all(model, dataset)
+        suffix = f"/dataloader_idx_{index}"
+        assert logged[f"val/acc{suffix}"] == pytest.approx(accuracy(model, dataset), abs=1e-6)
+        auroc = multiclass_auroc(preds, target, num_classes=NUM_CLASSES, thresholds=None)
+        assert logged[f"val/auroc{suffix}"] == pytest.approx(float(auroc), abs=1e-6)
+        micro = multiclass_stat_scores(preds, target, num_classes=NUM_CLASSES, average="micro")
+        assert [logged[f"val/micro/{count}{suffix}"] for count in range(5)] == micro.tolist()  # integer counts
