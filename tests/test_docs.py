@@ -28,3 +28,24 @@ def test_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for index, block in enumerate(python_blocks(page)):
         code = compile(block, f"{page.name}[block {index}]", "exec")
         exec(code, namespace)
+
+
+def test_docstring_examples_use_the_section_the_api_reference_renders_as_code() -> None:
+    # mkdocstrings (griffe) reads "Examples:" as an examples section; "Example:" becomes an admonition
+    # that runs the example together into one quoted paragraph.
+    offenders = [
+        f"{path.name}:{number}"
+        for path in sorted((ROOT / "lightning_metrics_base").glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if line.strip() == "Example:"
+    ]
+    assert offenders == []
+
+
+def test_api_reference_names_exist() -> None:
+    import importlib.util
+
+    for target in re.findall(r"^::: (\S+)$", (ROOT / "docs" / "api.md").read_text(), re.MULTILINE):
+        module_name, _, attribute = target.rpartition(".")
+        module = importlib.import_module(module_name)
+        assert hasattr(module, attribute) or importlib.util.find_spec(target) is not None, target
