@@ -343,7 +343,9 @@ def test_a_fit_leaves_warning_filters_as_they_were(tmp_path: Any) -> None:
 
 
 def test_to_torchscript_works_as_for_a_plain_module() -> None:
-    model = Classifier()
+    model = Classifier(track_best=("acc",), log_train_step=True)
+    data = loader(classification_data(64, seed=392), batch_size=16)
+    make_trainer().fit(model, data, data)
     scripted = model.to_torchscript()
     x = torch.randn(4, 16)
     assert torch.allclose(scripted(x), model(x))  # type: ignore[operator]
