@@ -15,8 +15,8 @@ the device and without a host-device synchronisation, before concatenating.
 torchmetrics private APIs relied on (stable through torchmetrics 1.x; exercised by
 ``tests/test_buffering.py``):
 
-- ``MetricCollection._groups``, ``_groups_checked``, ``_enable_compute_groups``, ``_state_is_copy`` and
-  ``_compute_groups_create_state_ref()``
+- ``MetricCollection._groups``, ``_groups_checked``, ``_enable_compute_groups``, ``_state_is_copy``,
+  ``_merge_compute_groups()`` and ``_compute_groups_create_state_ref()``
 - ``Metric._reductions``, ``Metric._computed``
 """
 
@@ -36,7 +36,7 @@ Normalization = Literal["sigmoid", "softmax"] | None
 ErrorFactory = Callable[[Any, Any, Exception], Exception]
 
 DEFAULT_BUFFER_BYTES = 16 * 2**20
-"""The default bound on one buffer's inputs (16 MiB per stage, dataloader and output)."""
+"""The default bound on buffered inputs (16 MiB per stage and dataloader)."""
 
 # Multiclass metrics that read float predictions as probabilities only when every value of the call
 # lies in [0, 1] (and apply a softmax otherwise); other multiclass metrics take an argmax.
@@ -121,8 +121,8 @@ class UpdateBuffer:
         >>> for _ in range(6):
         ...     buffer.add(collection, torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]))
         >>> buffer.flush(collection)
-        >>> collection["acc"].update_count  # the first batch forms the compute groups, then 4 + 1 batches
-        3
+        >>> collection["acc"].update_count  # 4 + 2 batches, two updates shared by the compute group
+        2
     """
 
     def __init__(self, batches: int, max_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
@@ -138,18 +138,16 @@ class UpdateBuffer:
         Raises:
             Exception: what ``on_error`` makes of a failing update (the error itself without it).
         """
-        if self.batches <= 1 or (collection._enable_compute_groups and not collection._groups_checked):
-            collection.update(preds, target)  # the first update forms the compute groups
+        direct, buffered, _ = self._groups(collection)
+        if self.batches <= 1 or not buffered:
+            collection.update(preds, target)  # torchmetrics' own path, compute groups included
             return
-        direct, buffered, kinds = self._groups(collection)
         if direct:
             _update_groups(collection, direct, preds, target)
-        if not buffered:
-            return
         size = _nbytes(preds) + _nbytes(target)
         if not self._fits(preds, target) or size > self.max_bytes:
             self.flush(collection, on_error)
-            _feed(collection, buffered, kinds, [(preds, target)], on_error)
+            self._feed(collection, [(preds, target)], on_error)
             return
         if self._bytes + size > self.max_bytes:
             self.flush(collection, on_error)
@@ -163,29 +161,46 @@ class UpdateBuffer:
         if not self._inputs:
             return
         inputs, self._inputs, self._bytes = self._inputs, [], 0
-        _, buffered, kinds = self._groups(collection)
-        _feed(collection, buffered, kinds, inputs, on_error)
+        self._feed(collection, inputs, on_error)
 
     def clear(self) -> None:
         """Drop the buffered batches (an interrupted run never leaks them into the next)."""
         self._inputs, self._bytes = [], 0
 
+    def _feed(
+        self, collection: MetricCollection, inputs: list[tuple[Tensor, Tensor]], on_error: ErrorFactory | None
+    ) -> None:
+        _, buffered, kinds = self._groups(collection)
+        _feed(collection, buffered, kinds, inputs, on_error)
+        if _forming_groups(collection):
+            # What torchmetrics does after a collection's first update: every metric has now seen
+            # the same samples, so metrics with equal states form a compute group.
+            collection._merge_compute_groups()
+            collection._state_is_copy = False
+            collection._compute_groups_create_state_ref()
+            collection._groups_checked = True
+            self._plan = None
+
     def _groups(self, collection: MetricCollection) -> tuple[list[list[str]], list[list[str]], list[Normalization]]:
-        if self._plan is None:
-            metrics = dict(collection.items(keep_base=True, copy_state=False))
-            grouped = [list(group) for group in collection._groups.values()] if collection._groups_checked else []
-            grouped += [[name] for name in metrics if not any(name in group for group in grouped)]
-            direct, buffered, kinds = [], [], []
-            for group in grouped:
-                members = [metrics[name] for name in group]
-                kind = normalization(members[0])
-                if _buffers_as_a_group(members, kind):
-                    buffered.append(group)
-                    kinds.append(kind)
-                else:
-                    direct.append(group)
-            self._plan = (direct, buffered, kinds)
-        return self._plan
+        # Until the compute groups are formed (by the first feed), every metric is its own group.
+        if self._plan is not None:
+            return self._plan
+        metrics = dict(collection.items(keep_base=True, copy_state=False))
+        grouped = [list(group) for group in collection._groups.values()] if collection._groups_checked else []
+        grouped += [[name] for name in metrics if not any(name in group for group in grouped)]
+        direct, buffered, kinds = [], [], []
+        for group in grouped:
+            members = [metrics[name] for name in group]
+            kind = normalization(members[0])
+            if _buffers_as_a_group(members, kind):
+                buffered.append(group)
+                kinds.append(kind)
+            else:
+                direct.append(group)
+        plan = (direct, buffered, kinds)
+        if not _forming_groups(collection):
+            self._plan = plan
+        return plan
 
     def _fits(self, preds: Any, target: Any) -> bool:
         # Only tensors of one dtype, device and trailing shape concatenate.
@@ -195,6 +210,10 @@ class UpdateBuffer:
             return True
         first_preds, first_target = self._inputs[0]
         return _alike(first_preds, preds) and _alike(first_target, target)
+
+
+def _forming_groups(collection: MetricCollection) -> bool:
+    return bool(collection._enable_compute_groups) and not collection._groups_checked
 
 
 def _buffers_as_a_group(members: list[Metric], kind: Normalization) -> bool:

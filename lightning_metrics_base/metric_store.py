@@ -65,7 +65,8 @@ class MetricStore(nn.Module):
         step_values: keep a twin of the train collection that computes each batch's own values.
         buffer_batches: feed eligible metrics the concatenation of up to this many batches in one
             update per compute group (see `UpdateBuffer`); ``1`` updates every batch.
-        buffer_bytes: the bound on one buffer's inputs (per stage, dataloader and output).
+        buffer_bytes: the bound on buffered inputs per stage and dataloader (a multi-output model's
+            outputs share it).
 
     Examples:
         >>> import torch
@@ -182,7 +183,9 @@ class MetricStore(nn.Module):
     def _buffer(self, stage: str, dataloader_idx: int, output: str | None) -> UpdateBuffer:
         key = (stage, dataloader_idx, output)
         if key not in self._update_buffers:
-            self._update_buffers[key] = UpdateBuffer(self.buffer_batches, self.buffer_bytes)
+            # the bound holds per stage and dataloader: a multi-output model's outputs share it
+            share = self.buffer_bytes // max(1, len(_heads(self.get(stage, dataloader_idx))))
+            self._update_buffers[key] = UpdateBuffer(self.buffer_batches, share)
         return self._update_buffers[key]
 
     def add_loss(self, stage: str, dataloader_idx: int, losses: Mapping[str, Tensor], count: int) -> None:

@@ -143,7 +143,7 @@ class MetricAwareModule(LightningModule):
     ]
 
     buffer_bytes: int = DEFAULT_BUFFER_BYTES
-    """The bound on buffered metric inputs per stage, dataloader and output (16 MiB); a subclass may change it."""
+    """The bound on buffered metric inputs per stage and dataloader (16 MiB); a subclass may change it."""
 
     def __init__(
         self,

@@ -105,7 +105,10 @@ class CountsUpdates(Classifier):
     def on_validation_epoch_end(self) -> None:
         val = self.val_metrics
         assert val is not None
-        self.counts = {"acc": val["acc"].update_count, "wrapped": val["pearson_like"]._base_metric.update_count}
+        members = dict(val.items(keep_base=True, copy_state=False))  # `val["acc"]` would copy the shared state
+        self.counts = {"acc": members["acc"].update_count, "wrapped": members["pearson_like"]._base_metric.update_count}
+        self.groups = [sorted(group) for group in val.compute_groups.values()]
+        self.shared = members["acc"].tp is members["f1"].tp
 
 
 class TestUpdateCalls:
@@ -113,8 +116,10 @@ class TestUpdateCalls:
         model = CountsUpdates()
         data = classification_data(40 * 8, seed=504)
         make_trainer().validate(model, loader(data, batch_size=8), verbose=False)
-        # 40 batches: the first forms the compute groups, then 39 in buffers of 16, 16 and 7
-        assert model.counts == {"acc": 1 + 3, "wrapped": 40}  # a wrapper is updated every batch
+        # 40 batches in buffers of 16, 16 and 8
+        assert model.counts == {"acc": 3, "wrapped": 40}  # a wrapper is updated every batch
+        # the first feed formed the compute groups, as a collection's first update does
+        assert ["acc", "f1"] in model.groups and model.shared
 
     def test_buffer_batches_one_turns_it_off(self) -> None:
         model = CountsUpdates(buffer_batches=1)
@@ -127,7 +132,7 @@ class TestUpdateCalls:
 
         model = SmallBuffers()
         make_trainer().validate(model, loader(classification_data(80, seed=506), batch_size=8), verbose=False)
-        assert model.counts["acc"] == 1 + 5  # the first batch, then four buffers of two, then one
+        assert model.counts["acc"] == 5  # five buffers of two batches
         assert float(model.epoch_metrics["val/acc"]) == pytest.approx(
             full_data_accuracy(model, classification_data(80, seed=506)), abs=1e-6
         )
