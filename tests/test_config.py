@@ -162,3 +162,25 @@ class TestBadInput:
     def test_update_metrics_names_the_stages(self) -> None:
         with pytest.raises(ValueError, match=r"update_metrics: unknown stage 'valid'; the stages are train, val, test"):
             Classifier().update_metrics("valid", torch.zeros(2, NUM_CLASSES), torch.zeros(2, dtype=torch.long))
+
+
+class TestOutputsConfig:
+    def test_output_names(self) -> None:
+        from lightning_metrics_base.config import check_outputs
+
+        with pytest.raises(TypeError, match=r"`outputs` to be a non-empty sequence"):
+            check_outputs("cls")
+        with pytest.raises(ValueError, match=r"outputs: 'a/b' cannot contain"):
+            check_outputs(["a/b"])
+        with pytest.raises(ValueError, match=r"names an output twice"):
+            check_outputs(["a", "a"])
+
+    def test_metrics_per_output(self) -> None:
+        from lightning_metrics_base.config import build_output_metrics
+
+        with pytest.raises(TypeError, match=r"With `outputs`, expected `metrics` to be a dict keyed by output"):
+            build_output_metrics(MetricCollection({"acc": MulticlassAccuracy(3)}), ("cls",))
+        with pytest.raises(ValueError, match=r"mixes stages and outputs"):
+            build_output_metrics({"val": {"cls": {}}, "cls": {"acc": MulticlassAccuracy(3)}}, ("cls",))
+        with pytest.raises(TypeError, match=r"metrics\['val'\]: expected a dict keyed by output"):
+            build_output_metrics({"val": MetricCollection({"acc": MulticlassAccuracy(3)})}, ("cls",))

@@ -87,3 +87,10 @@ class TestFlattenResult:
         assert float(flatten_result("val/n", 3)[0]["val/n"]) == 3.0
         with pytest.raises(TypeError, match=r"val/s: cannot log a metric result of type str"):
             flatten_result("val/s", "text")
+
+
+def test_a_step_name_claimed_by_another_source_is_refused() -> None:
+    registry = NameRegistry()
+    registry.claim("train/acc_step", "metric 'acc_step'")
+    with pytest.raises(ValueError, match=r"'train/acc_step' .* metric 'acc_step' and metric 'acc'"):
+        name_step_values(Namer("/"), registry, {"acc": (torch.tensor(0.5), MulticlassAccuracy(3))})
