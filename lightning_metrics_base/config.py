@@ -14,6 +14,7 @@ from typing import Any
 
 from torchmetrics import Metric, MetricCollection
 
+from lightning_metrics_base.naming import address
 from lightning_metrics_base.specs import instantiate_spec, is_spec
 
 STAGES: tuple[str, ...] = ("train", "val", "test")
@@ -146,7 +147,7 @@ def addressed_metrics(metrics: MetricCollection | Mapping[str, MetricCollection]
     if isinstance(metrics, MetricCollection):
         return {str(name): metric for name, metric in metrics.items(keep_base=False, copy_state=False)}
     return {
-        f"{output}/{name}": metric
+        address(output, str(name)): metric
         for output, collection in metrics.items()
         for name, metric in collection.items(keep_base=False, copy_state=False)
     }

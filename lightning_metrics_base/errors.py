@@ -7,6 +7,8 @@ from typing import Any
 from torch import Tensor
 from torchmetrics import MetricCollection
 
+from lightning_metrics_base.naming import address
+
 
 class MetricUpdateError(RuntimeError):
     """A metric failed to update; the message names the stage, dataloader, metric and input shapes."""
@@ -24,13 +26,13 @@ def update_error(
     target: Any,
     err: Exception,
     *,
-    prefix: str = "",
+    output: str | None = None,
 ) -> MetricUpdateError:
     """Find which metric of ``collection`` rejects ``(preds, target)`` and describe the failure.
 
     The metrics are updated one at a time to find the failing one; the stage's state is lost anyway
-    (the module resets it when the next run starts). ``prefix`` goes before the metric's name
-    (``"cls/"`` for an output's metrics).
+    (the module resets it when the next run starts). The metric is named by its address
+    (``"cls/acc"`` for the metrics of ``output`` ``cls``).
 
     Examples:
         >>> import torch
@@ -48,7 +50,7 @@ def update_error(
         try:
             metric.update(preds, target)
         except Exception:
-            failing = f"{prefix}{name}"
+            failing = address(output, name)
             break
     return MetricUpdateError(
         f"{stage} metric {failing!r} failed to update (dataloader {dataloader_idx}) with preds of"

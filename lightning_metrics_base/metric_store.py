@@ -21,6 +21,7 @@ from torchmetrics import Metric, MetricCollection
 from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer
 from lightning_metrics_base.config import fresh_copy
 from lightning_metrics_base.errors import MetricUpdateError, compute_error, update_error
+from lightning_metrics_base.naming import address
 from lightning_metrics_base.sync import compute_collection
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -152,8 +153,7 @@ class MetricStore(nn.Module):
         self._pending.add((stage, dataloader_idx))
         for output, collection in _heads(unit):
             output_preds, output_target = _route(preds, output), _route(target, output)
-            prefix = "" if output is None else f"{output}/"
-            on_error = functools.partial(update_error, stage, dataloader_idx, collection, prefix=prefix)
+            on_error = functools.partial(update_error, stage, dataloader_idx, collection, output=output)
             try:
                 self._buffer(stage, dataloader_idx, output).add(collection, output_preds, output_target, on_error)
             except MetricUpdateError:
@@ -168,7 +168,7 @@ class MetricStore(nn.Module):
         for output, collection in _heads(self.step_twin):
             collection.reset()
             collection.update(_route(preds, output), _route(target, output))
-            values.update({_address(output, name): item for name, item in compute_collection(collection).items()})
+            values.update({address(output, name): item for name, item in compute_collection(collection).items()})
         return values
 
     def flush(self, stage: str, dataloader_idx: int | None = None) -> None:
@@ -177,8 +177,7 @@ class MetricStore(nn.Module):
             if buffer_stage == stage and dataloader_idx in (None, index):
                 unit = self.get(stage, index)
                 collection = unit if output is None else unit[output]
-                prefix = "" if output is None else f"{output}/"
-                buffer.flush(collection, functools.partial(update_error, stage, index, collection, prefix=prefix))
+                buffer.flush(collection, functools.partial(update_error, stage, index, collection, output=output))
 
     def _buffer(self, stage: str, dataloader_idx: int, output: str | None) -> UpdateBuffer:
         key = (stage, dataloader_idx, output)
@@ -227,7 +226,7 @@ class MetricStore(nn.Module):
             if any(metric.update_count for metric in _all_metrics(collection)):
                 on_error = functools.partial(_compute_error, stage, dataloader_idx, output)
                 computed = compute_collection(collection, on_error)
-                values.metrics.update({_address(output, name): item for name, item in computed.items()})
+                values.metrics.update({address(output, name): item for name, item in computed.items()})
         sums = self._loss_sums.get(key)
         if sums:
             total = next(iter(sums.values()))
@@ -307,12 +306,7 @@ def _route(value: Any, output: str | None) -> Any:
 
 
 def _compute_error(stage: str, dataloader_idx: int, output: str | None, name: str, err: Exception) -> Exception:
-    return compute_error(stage, dataloader_idx, _address(output, name), err)
-
-
-def _address(output: str | None, name: str) -> str:
-    # How `prog_bar`, `track_best` and `EpochValues` name a metric: "acc", or "cls/acc" with outputs.
-    return name if output is None else f"{output}/{name}"
+    return compute_error(stage, dataloader_idx, address(output, name), err)
 
 
 def _all_metrics(collection: nn.Module) -> Iterator[Metric]:

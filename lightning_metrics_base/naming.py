@@ -22,6 +22,16 @@ DATALOADER_SUFFIX = "/dataloader_idx_{}"
 """Lightning's suffix for the values of evaluation dataloader ``i`` when there are several."""
 
 
+def address(output: str | None, name: str) -> str:
+    """How ``prog_bar``, ``track_best`` and epoch values name a metric: ``"acc"``, or ``"cls/acc"`` for output ``cls``.
+
+    Examples:
+        >>> address(None, "acc"), address("cls", "acc")
+        ('acc', 'cls/acc')
+    """
+    return name if output is None else f"{output}/{name}"
+
+
 @dataclass(frozen=True)
 class Namer:
     """Makes every logged name from its parts, with one separator.

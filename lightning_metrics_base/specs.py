@@ -162,11 +162,6 @@ def metric_to_spec(metric: Metric) -> dict[str, Any] | None:
     return spec if _fingerprint(rebuilt) == _fingerprint(metric) else None
 
 
-def metric_class_names() -> list[str]:
-    """Every `Metric` class name that a bare ``class_path`` can name."""
-    return sorted(_torchmetrics_classes())
-
-
 _UNRECOVERABLE = object()
 
 
