@@ -175,6 +175,7 @@ class MetricAwareModule(LightningModule):
         self._namer = Namer(self.log_sep, outputs=self.outputs is not None)
         addressed = {stage: addressed_metrics(stage_metrics) for stage, stage_metrics in collections.items()}
         self.prog_bar = frozenset(check_names(prog_bar, "prog_bar", {LOSS}.union(*addressed.values())))
+        self._metrics_in_prog_bar = bool(self.prog_bar - {LOSS})  # then per-step values go out every step
         self.track_best = check_names(track_best, "track_best", {LOSS, *addressed.get("val", {})})
         self._best = BestTracker({name: direction(name, addressed["val"].get(name)) for name in self.track_best})
         self._names = reserve_names(self._namer, addressed, self.track_best, self.log_train_step)
@@ -354,7 +355,7 @@ class MetricAwareModule(LightningModule):
     def _logs_this_step(self, prog_bar: bool = False) -> bool:
         # A per-step value costs a `self.log` (and for metrics a compute); do it only when the progress
         # bar shows it or a logger receives it (Lightning sends step values every `log_every_n_steps`).
-        if (prog_bar and self.prog_bar - {LOSS}) or self._trainer is None:
+        if (prog_bar and self._metrics_in_prog_bar) or self._trainer is None:
             return True
         return bool(getattr(getattr(self._trainer, "_logger_connector", None), "should_update_logs", True))
 
