@@ -59,15 +59,18 @@ def update_error(
     )
 
 
-def compute_error(stage: str, dataloader_idx: int, name: str, err: Exception) -> MetricComputeError:
-    """Describe a metric whose epoch-end compute failed.
+def compute_error(
+    stage: str, dataloader_idx: int, name: str, err: Exception, *, output: str | None = None
+) -> MetricComputeError:
+    """Describe a metric whose epoch-end compute failed (named by its address, with ``output``).
 
     Examples:
         >>> compute_error("val", 1, "auroc", ValueError("no positive sample")).args[0]
         "val metric 'auroc' failed to compute its epoch value (dataloader 1): no positive sample"
     """
     return MetricComputeError(
-        f"{stage} metric {name!r} failed to compute its epoch value (dataloader {dataloader_idx}): {err}"
+        f"{stage} metric {address(output, name)!r} failed to compute its epoch value (dataloader {dataloader_idx}):"
+        f" {err}"
     )
 
 

@@ -224,7 +224,7 @@ class MetricStore(nn.Module):
         values = EpochValues()
         for output, collection in _heads(self.get(stage, dataloader_idx)):
             if any(metric.update_count for metric in _all_metrics(collection)):
-                on_error = functools.partial(_compute_error, stage, dataloader_idx, output)
+                on_error = functools.partial(compute_error, stage, dataloader_idx, output=output)
                 computed = compute_collection(collection, on_error)
                 values.metrics.update({address(output, name): item for name, item in computed.items()})
         sums = self._loss_sums.get(key)
@@ -303,10 +303,6 @@ def _fresh_unit(unit: Any) -> Any:
 
 def _route(value: Any, output: str | None) -> Any:
     return upcast_low_precision(value if output is None else value[output])
-
-
-def _compute_error(stage: str, dataloader_idx: int, output: str | None, name: str, err: Exception) -> Exception:
-    return compute_error(stage, dataloader_idx, address(output, name), err)
 
 
 def _all_metrics(collection: nn.Module) -> Iterator[Metric]:
