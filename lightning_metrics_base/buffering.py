@@ -15,8 +15,9 @@ the device and without a host-device synchronisation, before concatenating.
 torchmetrics private APIs relied on (stable through torchmetrics 1.x; exercised by
 ``tests/test_buffering.py``):
 
-- ``MetricCollection._groups``, ``_groups_checked``, ``_enable_compute_groups``, ``_state_is_copy``,
-  ``_merge_compute_groups()`` and ``_compute_groups_create_state_ref()``
+- ``MetricCollection._groups_checked``, ``_enable_compute_groups``, ``_state_is_copy``,
+  ``_merge_compute_groups()`` and ``_compute_groups_create_state_ref()`` (and, through `group_names`,
+  those of ``sync.py``)
 - ``Metric._reductions``, ``Metric._computed``
 """
 
@@ -30,7 +31,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.utilities.data import dim_zero_cat, dim_zero_sum
 
-from lightning_metrics_base.sync import has_children
+from lightning_metrics_base.sync import group_names, has_children
 
 Normalization = Literal["sigmoid", "softmax"] | None
 ErrorFactory = Callable[[Any, Any, Exception], Exception]
@@ -186,10 +187,8 @@ class UpdateBuffer:
         if self._plan is not None:
             return self._plan
         metrics = dict(collection.items(keep_base=True, copy_state=False))
-        grouped = [list(group) for group in collection._groups.values()] if collection._groups_checked else []
-        grouped += [[name] for name in metrics if not any(name in group for group in grouped)]
         direct, buffered, kinds = [], [], []
-        for group in grouped:
+        for group in group_names(collection):
             members = [metrics[name] for name in group]
             kind = normalization(members[0])
             if _buffers_as_a_group(members, kind):

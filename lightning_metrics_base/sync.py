@@ -12,7 +12,7 @@ state is ever gathered twice.
 torchmetrics private APIs relied on (stable through torchmetrics 1.x; each is exercised by
 ``tests/test_sync.py``):
 
-- ``MetricCollection._groups_checked`` and ``MetricCollection._compute_groups_create_state_ref()``
+- ``MetricCollection._groups``, ``_groups_checked`` and ``_compute_groups_create_state_ref()``
 - ``Metric._to_sync``, ``Metric._is_synced``, ``Metric._defaults``
 """
 
@@ -51,7 +51,7 @@ def compute_collection(
     names = {base: str(full) for base, full in zip(metrics, collection.keys(keep_base=False), strict=True)}
     results: dict[str, tuple[Any, Metric]] = {}
     try:
-        for group in _groups(collection, metrics):
+        for group in group_names(collection):
             leader = metrics[group[0]]
             synced = _gather_state(leader) if all(_is_leaf(metrics[name]) for name in group) else None
             for name in group:
@@ -84,10 +84,18 @@ def _is_leaf(metric: Metric) -> bool:
     return not has_children(metric)
 
 
-def _groups(collection: MetricCollection, metrics: dict[str, Metric]) -> list[list[str]]:
-    groups = [list(group) for group in collection.compute_groups.values()] if collection._groups_checked else []
+def group_names(collection: MetricCollection) -> list[list[str]]:
+    """The collection's compute groups by metric name; a metric in none (or before they form) is its own group.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy, MulticlassRecall
+        >>> collection = MetricCollection({"acc": MulticlassAccuracy(3), "recall": MulticlassRecall(3)})
+        >>> group_names(collection)
+        [['acc'], ['recall']]
+    """
+    groups = [list(group) for group in collection._groups.values()] if collection._groups_checked else []
     grouped = {name for group in groups for name in group}
-    return groups + [[name] for name in metrics if name not in grouped]
+    return groups + [[str(name)] for name in collection.keys(keep_base=True) if name not in grouped]
 
 
 def _gather_state(leader: Metric) -> dict[str, Any] | None:
