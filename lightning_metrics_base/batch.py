@@ -1,19 +1,80 @@
-"""What one step hands the module: a model's outputs, a loss (or its parts), a target's sample count.
+"""What one step hands the module: inputs and target, a loss (or its parts), a sample count, metric inputs.
 
-Every function takes values and returns values; the module calls them between ``forward`` and the
-metric store.
+`BatchHooks` holds the defaults of the hooks through which a subclass says what its batches are; the
+functions below check and take apart what those hooks return. Everything here takes values and
+returns values; the module calls it between ``forward`` and the metric store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sized
 from typing import Any
 
 from torch import Tensor
 
 
-def check_model_outputs(preds: Any, target: Any, outputs: tuple[str, ...]) -> None:
-    """Check that ``forward``'s result and the target are dicts holding every output.
+class BatchHooks:
+    """The hooks a `MetricAwareModule` subclass may override to say what its batches are, with their defaults.
+
+    In every step the module calls ``unpack_batch``, then ``forward``, ``compute_loss`` and
+    ``count_samples``, then ``metric_inputs``, whose result the metrics receive.
+
+    Examples:
+        >>> import torch
+        >>> hooks = BatchHooks()
+        >>> inputs, target = hooks.unpack_batch((torch.zeros(5, 2), torch.ones(5)))
+        >>> hooks.count_samples(target), hooks.metric_inputs("preds", "target")
+        (5, ('preds', 'target'))
+    """
+
+    loss_fn: Callable[[Any, Any], Any] | None  # set by the module's constructor (no class default: see nn.Module)
+
+    def compute_loss(self, preds: Any, target: Any) -> Tensor | Mapping[str, Tensor]:
+        """Return the loss of a batch, or ``{"loss": total, **components}``; calls ``loss_fn`` by default.
+
+        Raises:
+            NotImplementedError: when no ``loss_fn`` was given and the subclass did not override it.
+        """
+        loss_fn = getattr(self, "loss_fn", None)
+        if loss_fn is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no loss: implement `compute_loss(self, preds, target)`"
+                " or pass `loss_fn=` to `MetricAwareModule.__init__`."
+            )
+        return loss_fn(preds, target)  # type: ignore[no-any-return]
+
+    def unpack_batch(self, batch: Any) -> tuple[Any, Any]:
+        """Split a batch into ``(inputs, target)``; by default a 2-element tuple or list.
+
+        Raises:
+            TypeError: the batch is not a pair; override ``unpack_batch`` for other batch layouts.
+        """
+        if isinstance(batch, (tuple, list)) and len(batch) == 2:
+            return batch[0], batch[1]
+        kind = f"{type(batch).__name__} of length {len(batch)}" if isinstance(batch, Sized) else type(batch).__name__
+        raise TypeError(
+            f"{type(self).__name__}.unpack_batch expects an `(inputs, target)` pair, but got a {kind}."
+            " Override `unpack_batch(self, batch)` to return `(inputs, target)` for your batches."
+        )
+
+    def metric_inputs(self, preds: Any, target: Any) -> tuple[Any, Any]:
+        """Return what the metrics receive for a batch; identity by default (override for argmax, sigmoid...)."""
+        return preds, target
+
+    def count_samples(self, target: Any) -> int:
+        """Return the number of samples in a batch, its weight in the epoch loss.
+
+        The leading dimension of the target tensor, or of the first tensor directly inside a dict,
+        tuple or list target; a list or tuple holding no tensor counts its items.
+
+        Raises:
+            TypeError: the target holds no tensor to count; override ``count_samples``.
+        """
+        return samples_in(target, type(self).__name__)
+
+
+def check_model_outputs(preds: Any, target: Any, outputs: tuple[str, ...] | None) -> None:
+    """Check that ``forward``'s result and the target are dicts holding every output (if there are ``outputs``).
 
     Raises:
         ValueError: ``forward`` did not return a dict, or an output is missing from it or from the
@@ -26,6 +87,8 @@ def check_model_outputs(preds: Any, target: Any, outputs: tuple[str, ...]) -> No
         ...
         ValueError: output 'age' is missing from what forward returned; its keys: ['cls'].
     """
+    if outputs is None:
+        return
     for what, value in (("what forward returned", preds), ("the target", target)):
         if not isinstance(value, Mapping):
             raise ValueError(

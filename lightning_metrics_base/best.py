@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -11,6 +11,9 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lightning_metrics_base.naming import LOSS, Namer
+
+CHECKPOINT_KEY = "lightning_metrics_base"
+"""Where a Lightning checkpoint holds the tracker's state."""
 
 
 def direction(name: str, metric: Metric | None) -> bool:
@@ -56,6 +59,20 @@ class BestTracker:
         self.higher_is_better = dict(higher_is_better)
         self.values: dict[str, float] = {}
 
+    @classmethod
+    def of(cls, names: Sequence[str], val_metrics: Mapping[str, Metric]) -> BestTracker:
+        """A tracker of ``names`` (validation metrics by address, or ``"loss"``), each in its `direction`.
+
+        Raises:
+            ValueError: a metric that does not say whether higher is better.
+
+        Examples:
+            >>> from torchmetrics.classification import MulticlassAccuracy
+            >>> BestTracker.of(("acc", "loss"), {"acc": MulticlassAccuracy(3)}).higher_is_better
+            {'acc': True, 'loss': False}
+        """
+        return cls({name: direction(name, val_metrics.get(name)) for name in names})
+
     def update(self, name: str, key: str, value: float) -> float | None:
         """Offer this epoch's ``value`` of tracked ``name``, kept under ``key`` (its logged best name).
 
@@ -76,6 +93,14 @@ class BestTracker:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore best values saved by `state_dict`."""
         self.values.update(state.get("best_values", {}))
+
+    def save_to(self, checkpoint: dict[str, Any]) -> None:
+        """Put the state into a Lightning checkpoint dict, under `CHECKPOINT_KEY`."""
+        checkpoint[CHECKPOINT_KEY] = self.state_dict()
+
+    def load_from(self, checkpoint: Mapping[str, Any]) -> None:
+        """Restore the state from a Lightning checkpoint dict (one without it restores nothing)."""
+        self.load_state_dict(checkpoint.get(CHECKPOINT_KEY, {}))
 
     def offer(
         self,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import copy
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from torchmetrics import Metric, MetricCollection
 
-from lightning_metrics_base.naming import address
+from lightning_metrics_base.naming import LOSS, address
 from lightning_metrics_base.specs import instantiate_spec, is_spec
 
 STAGES: tuple[str, ...] = ("train", "val", "test")
@@ -134,6 +135,73 @@ def build_output_metrics(
         return {stage: heads for stage, heads in per_stage.items() if heads}
     template = _build_heads(keys, outputs, "metrics")
     return {stage: {output: fresh_copy(collection) for output, collection in template.items()} for stage in stages}
+
+
+@dataclass(frozen=True)
+class Options:
+    """The constructor's arguments of `MetricAwareModule` after every check (see `check_options`).
+
+    Attributes:
+        collections: ``{stage: collection}``, or with ``outputs`` ``{stage: {output: collection}}``.
+        addressed: ``{stage: {address: metric}}``, the names ``prog_bar`` and ``track_best`` may use.
+        prog_bar: the names shown in the progress bar.
+        track_best: the names whose best validation value is logged.
+    """
+
+    collections: Mapping[str, Any]
+    addressed: dict[str, dict[str, Metric]]
+    loss_fn: Callable[[Any, Any], Any] | None
+    log_sep: str
+    outputs: tuple[str, ...] | None
+    buffer_batches: int
+    prog_bar: frozenset[str]
+    track_best: tuple[str, ...]
+
+
+def check_options(
+    metrics: MetricsConfig,
+    stages: Sequence[str],
+    loss_fn: object,
+    log_sep: object,
+    outputs: Sequence[str] | None,
+    buffer_batches: object,
+    prog_bar: Sequence[str],
+    track_best: Sequence[str],
+) -> Options:
+    """Check the constructor's arguments and build the metrics, before any training starts.
+
+    Raises:
+        TypeError: a bad ``metrics`` container or value, or a bad option type.
+        ValueError: a bad option value, or a ``prog_bar``/``track_best`` name that is not a metric
+            of the module (``track_best`` takes validation metrics and ``"loss"``).
+        ImportError: a spec whose class cannot be imported.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> options = check_options({"acc": MulticlassAccuracy(3)}, ("val",), loss_fn=None, log_sep="_",
+        ...                         outputs=None, buffer_batches=1, prog_bar=("acc",), track_best=("loss",))
+        >>> list(options.collections), options.prog_bar, options.track_best
+        (['val'], frozenset({'acc'}), ('loss',))
+    """
+    checked_loss_fn, checked_sep = check_loss_fn(loss_fn), check_log_sep(log_sep)
+    checked_outputs = check_outputs(outputs)
+    collections: Mapping[str, Any] = (
+        build_metrics(metrics, stages)
+        if checked_outputs is None
+        else build_output_metrics(metrics, checked_outputs, stages)
+    )
+    checked_batches = check_buffer_batches(buffer_batches)
+    addressed = {stage: addressed_metrics(stage_metrics) for stage, stage_metrics in collections.items()}
+    return Options(
+        collections=collections,
+        addressed=addressed,
+        loss_fn=checked_loss_fn,
+        log_sep=checked_sep,
+        outputs=checked_outputs,
+        buffer_batches=checked_batches,
+        prog_bar=frozenset(check_names(prog_bar, "prog_bar", {LOSS}.union(*addressed.values()))),
+        track_best=check_names(track_best, "track_best", {LOSS, *addressed.get("val", {})}),
+    )
 
 
 def addressed_metrics(metrics: MetricCollection | Mapping[str, MetricCollection]) -> dict[str, Metric]:

@@ -119,6 +119,11 @@ class MetricStore(nn.Module):
             per_loader.append(_fresh_unit(per_loader[0]))
         return per_loader[dataloader_idx]
 
+    def read(self, stage: str, dataloader_idx: int = 0) -> Any:
+        """Return the metrics like `get`, after feeding them their buffered batches: whole state for a reader."""
+        self.flush(stage, dataloader_idx)
+        return self.get(stage, dataloader_idx)
+
     def collections(self, stage: str) -> list[Any]:
         """Every dataloader's metrics of ``stage``, indexed by dataloader (empty if the stage has no metrics)."""
         key = _stage_key(stage)

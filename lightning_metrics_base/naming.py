@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
+from lightning_metrics_base.figures import wants_figure
+
 LOSS = "loss"
 """The name of the loss, in ``prog_bar`` and ``track_best`` as in the logged names."""
 
@@ -261,10 +263,12 @@ class NamedValues:
     """One dataloader's epoch values under their logged names.
 
     Attributes:
-        scalars: ``(logged name, 0-d tensor, source)`` to log; the source is the metric's name, or
-            ``"loss"`` for the loss (its components have their own).
-        kept: every value by name, non-scalar ones whole (what ``epoch_metrics`` holds).
-        figures: ``(name, metric, result)`` for results of two or more dimensions.
+        scalars: ``(logged name, 0-d tensor, source)`` to log, named without the dataloader suffix
+            (Lightning adds it to values logged during a batch); the source is the metric's address,
+            or ``"loss"`` for the loss (its components have their own).
+        kept: every value, detached on the CPU, non-scalar ones whole, by name with the dataloader
+            suffix (what ``epoch_metrics`` holds).
+        figures: ``(name with the dataloader suffix, metric, result)`` for results to draw.
     """
 
     scalars: list[tuple[str, Tensor, str]] = field(default_factory=list)
@@ -278,6 +282,8 @@ def name_epoch_values(
     stage: str,
     losses: Mapping[str, Tensor],
     metrics: Mapping[str, tuple[Any, Metric]],
+    dataloader_idx: int = 0,
+    several: bool = False,
 ) -> NamedValues:
     """Name the epoch values of one stage's dataloader, claiming every name before any is logged.
 
@@ -286,24 +292,26 @@ def name_epoch_values(
 
     Examples:
         >>> import torch
-        >>> named = name_epoch_values(Namer("/"), NameRegistry(), "val", {"loss": torch.tensor(0.5)}, {})
-        >>> [(name, float(value), source) for name, value, source in named.scalars]
-        [('val/loss', 0.5, 'loss')]
+        >>> named = name_epoch_values(Namer("/"), NameRegistry(), "val", {"loss": torch.tensor(0.5)}, {}, 1, True)
+        >>> [(name, float(value), source) for name, value, source in named.scalars], list(named.kept)
+        ([('val/loss', 0.5, 'loss')], ['val/loss/dataloader_idx_1'])
     """
     named = NamedValues()
+    kept: dict[str, Tensor] = {}
     for component, value in losses.items():
         name = namer.loss(stage, None if component == LOSS else component)
         registry.claim(name, "the loss" if component == LOSS else f"loss component {component!r}")
-        named.kept[name] = value.float()
+        kept[name] = value.float()
         named.scalars.append((name, value.float(), LOSS if component == LOSS else f"{LOSS}/{component}"))
     for metric_name, (result, metric) in metrics.items():
         full_name = namer.epoch(stage, metric_name)
-        flat, kept = flatten_result(full_name, result, namer.sep, metric_labels(metric))
-        registry.claim_all(kept.keys() | flat.keys(), f"metric {metric_name!r}")
-        named.kept.update(kept)
+        flat, metric_kept = flatten_result(full_name, result, namer.sep, metric_labels(metric))
+        registry.claim_all(metric_kept.keys() | flat.keys(), f"metric {metric_name!r}")
+        kept.update(metric_kept)
         named.scalars += [(name, scalar, metric_name) for name, scalar in flat.items()]
-        if (isinstance(result, Tensor) and result.ndim >= 2) or (isinstance(result, (tuple, list)) and result):
-            named.figures.append((full_name, metric, result))
+        if wants_figure(result):
+            named.figures.append((namer.with_dataloader(full_name, dataloader_idx, several), metric, result))
+    named.kept = {namer.with_dataloader(k, dataloader_idx, several): v.detach().cpu() for k, v in kept.items()}
     return named
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sized
+from collections.abc import Sized
 
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
@@ -68,10 +68,11 @@ class PaddingWarnings:
     def __init__(self) -> None:
         self._said: set[tuple[str, int]] = set()
 
-    def new_warnings(self, stage: str, dataloaders: Iterable[object]) -> list[str]:
-        """The warnings for ``stage``'s dataloaders that were not said before."""
+    def new_warnings(self, stage: str, dataloaders: object) -> list[str]:
+        """The warnings for ``stage``'s dataloaders (one, or a list or tuple of them) that were not said before."""
         messages = []
-        for dataloader_idx, dataloader in enumerate(dataloaders):
+        loaders = dataloaders if isinstance(dataloaders, (list, tuple)) else [dataloaders]
+        for dataloader_idx, dataloader in enumerate(loaders):
             message = padding_warning(dataloader, stage, dataloader_idx)
             if message is not None and (stage, dataloader_idx) not in self._said:
                 self._said.add((stage, dataloader_idx))

@@ -4,8 +4,39 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from lightning_metrics_base.batch import check_model_outputs, detach, loss_parts, samples_in
+from lightning_metrics_base import MetricAwareModule
+from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts, samples_in
+
+
+class Hooks(BatchHooks):
+    pass
+
+
+class TestBatchHooks:
+    def test_defaults(self) -> None:
+        hooks = Hooks()
+        assert hooks.unpack_batch([1, 2]) == (1, 2)
+        assert hooks.metric_inputs("p", "t") == ("p", "t")
+        assert hooks.count_samples({"y": torch.zeros(4)}) == 4
+        hooks.loss_fn = F.l1_loss
+        assert float(hooks.compute_loss(torch.ones(2), torch.zeros(2))) == 1.0  # type: ignore[arg-type]
+
+    def test_errors_name_the_class_and_the_hook_to_override(self) -> None:
+        with pytest.raises(TypeError, match=r"Hooks.unpack_batch expects an `\(inputs, target\)` pair, but got a"):
+            Hooks().unpack_batch((1, 2, 3))
+        with pytest.raises(TypeError, match=r"but got a int\. Override `unpack_batch"):
+            Hooks().unpack_batch(7)
+        with pytest.raises(NotImplementedError, match=r"Hooks has no loss: implement `compute_loss"):
+            Hooks().compute_loss(1, 2)
+        with pytest.raises(TypeError, match=r"Hooks.count_samples cannot count"):
+            Hooks().count_samples(object())
+
+    def test_a_loss_module_is_a_submodule_and_is_called(self) -> None:
+        module = MetricAwareModule(None, loss_fn=torch.nn.L1Loss())
+        assert dict(module.named_children())["loss_fn"] is module.loss_fn
+        assert float(module.compute_loss(torch.ones(3), torch.zeros(3))) == 1.0  # type: ignore[arg-type]
 
 
 class TestBatchHelpers:
@@ -29,5 +60,6 @@ class TestBatchHelpers:
 
     def test_model_outputs(self) -> None:
         check_model_outputs({"a": 1, "b": 2}, {"a": 1, "b": 2}, ("a", "b"))
+        check_model_outputs(torch.zeros(1), torch.zeros(1), None)  # a single-output model: nothing to check
         with pytest.raises(ValueError, match=r"the target is a Tensor, but `outputs=\('a',\)` needs a dict"):
             check_model_outputs({"a": 1}, torch.zeros(1), ("a",))

@@ -9,7 +9,7 @@ import torch
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.regression import MeanSquaredError
 
-from lightning_metrics_base.best import BestTracker, direction
+from lightning_metrics_base.best import CHECKPOINT_KEY, BestTracker, direction
 from lightning_metrics_base.naming import Namer
 
 
@@ -28,6 +28,23 @@ class TestDirection:
 
 
 class TestBestTracker:
+    def test_of_names_takes_each_direction(self) -> None:
+        tracker = BestTracker.of(("acc", "loss"), {"acc": MulticlassAccuracy(3)})
+        assert tracker.higher_is_better == {"acc": True, "loss": False}
+        with pytest.raises(ValueError, match=r"metric 'x' \(NoDirection\)"):
+            BestTracker.of(("x",), {"x": NoDirection()})
+
+    def test_checkpoint_round_trip(self) -> None:
+        best = BestTracker({"loss": False})
+        best.update("loss", "val/loss_best", 0.25)
+        checkpoint: dict[str, object] = {"state_dict": {}}
+        best.save_to(checkpoint)
+        assert checkpoint[CHECKPOINT_KEY] == {"best_values": {"val/loss_best": 0.25}}
+        restored = BestTracker({"loss": False})
+        restored.load_from(checkpoint)
+        restored.load_from({"state_dict": {}})  # a checkpoint without the key changes nothing
+        assert restored.values == {"val/loss_best": 0.25}
+
     def test_lower_is_better_and_nan(self) -> None:
         best = BestTracker({"loss": False})
         values = [math.nan, 0.7, math.nan, 0.9, 0.4]

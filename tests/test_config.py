@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from helpers import NUM_CLASSES, Classifier
+from helpers import NUM_CLASSES, Classifier, classification_data, default_metrics, loader, make_trainer
 from torchmetrics import MeanSquaredError, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.wrappers import ClasswiseWrapper
@@ -154,6 +154,13 @@ class TestBadInput:
             Classifier(prog_bar="acc")
         with pytest.raises(TypeError, match=r"Expected `track_best` to be a sequence of names such as \('loss',\)"):
             Classifier(track_best="loss")
+
+    def test_the_best_loss_needs_no_validation_metrics(self) -> None:
+        for metrics in ({"train": default_metrics()}, {}):
+            model = Classifier(metrics, track_best=("loss",))
+            train, val = classification_data(64, seed=40), classification_data(48, seed=41)
+            make_trainer(max_epochs=2).fit(model, loader(train, 32), loader(val, 16))
+            assert set(model.best_values) == {"val/loss_best"}
 
     def test_track_best_needs_a_direction(self) -> None:
         with pytest.raises(ValueError, match=r"track_best: metric 'mse' \(Undirected\) does not say whether higher"):

@@ -59,6 +59,14 @@ class TestNamedValues:
         assert set(named.kept) == {"val/loss", "val/acc", "val/confmat"}
         assert [tag for tag, _, _ in named.figures] == ["val/confmat"]
 
+    def test_dataloader_suffix_on_what_is_kept_and_drawn(self) -> None:
+        metrics = {"confmat": (torch.eye(2, requires_grad=True) * 1, MulticlassAccuracy(3))}
+        named = name_epoch_values(Namer("/"), NameRegistry(), "val", {"loss": torch.tensor(0.5)}, metrics, 1, True)
+        assert [name for name, _, _ in named.scalars] == ["val/loss"]  # Lightning suffixes what is logged in a batch
+        assert set(named.kept) == {"val/loss/dataloader_idx_1", "val/confmat/dataloader_idx_1"}
+        assert not named.kept["val/confmat/dataloader_idx_1"].requires_grad
+        assert [tag for tag, _, _ in named.figures] == ["val/confmat/dataloader_idx_1"]
+
     def test_a_dict_key_equal_to_another_metric_is_refused(self) -> None:
         registry = NameRegistry()
         metrics = {"top/max": (torch.tensor(1.0), MulticlassAccuracy(3))}

@@ -26,3 +26,5 @@ def test_once_per_stage_and_dataloader() -> None:
     assert len(once.new_warnings("val", [padded(11), padded(13)])) == 2
     assert once.new_warnings("val", [padded(11), padded(13)]) == []
     assert len(once.new_warnings("test", [padded(11)])) == 1
+    assert len(once.new_warnings("test", padded(11))) == 0  # Lightning hands a single dataloader as it is
+    assert len(PaddingWarnings().new_warnings("test", padded(11))) == 1
