@@ -31,8 +31,8 @@ from lightning_metrics_base.hook_table import HookTable, install_hooks, keep_wor
 from lightning_metrics_base.metric_store import MetricStore
 from lightning_metrics_base.naming import LOSS, Namer, name_epoch_values, name_step_values, reserve_names
 from lightning_metrics_base.padding import PaddingWarnings
-from lightning_metrics_base.scoped_warnings import ScopedIgnores
 from lightning_metrics_base.specs import hparams_as_specs
+from lightning_metrics_base.sync_advice import SilencedSyncAdvice
 
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
 
@@ -124,7 +124,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         self._best = BestTracker.of(self.track_best, opts.addressed.get("val", {}))
         self._names = reserve_names(self._namer, opts.addressed, self.track_best, self.log_train_step)
         self.epoch_metrics: dict[str, Tensor] = {}
-        self._padding, self._quiet, self._figure_notices = PaddingWarnings(), ScopedIgnores(), set[str]()
+        self._padding, self._quiet, self._figure_notices = PaddingWarnings(), SilencedSyncAdvice(), set[str]()
 
     @property
     def train_metrics(self) -> StageMetrics | None:
@@ -282,7 +282,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         for name, value, prog_bar in scalars:
             shown = self._namer.with_dataloader(name, dataloader_idx, several)  # as Lightning shows it
             if quiet:
-                self._quiet.ignore_sync_advice(shown)
+                self._quiet.silence(shown)
             logged = name if in_step else shown  # during a batch, Lightning adds the suffix itself
             self.log(logged, value, on_epoch=True, batch_size=1, prog_bar=prog_bar, add_dataloader_idx=in_step)
 
@@ -300,7 +300,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
 # of one runs this work first, with or without `super()` (the work is idempotent: `super()` is fine too).
 _HOOK_WORK: HookTable = {
     "setup": (lambda m, stage: m._figure_notices.clear(), "Called at the beginning of fit, validate, test or predict."),
-    "teardown": (lambda m, stage: m._quiet.clear(), "Called at the end; takes back the module's warning filters."),
+    "teardown": (lambda m, stage: m._quiet.restore(), "Called at the end; lets Lightning's sync advice show again."),
     "on_train_epoch_start": (lambda m: m._start_epoch("train"), "Called when the train epoch begins; resets it."),
     "on_validation_epoch_start": (lambda m: m._start_epoch("val"), "Called when validation begins; resets it."),
     "on_test_epoch_start": (lambda m: m._start_epoch("test"), "Called when the test epoch begins; resets it."),
