@@ -329,25 +329,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     L.seed_everything(args.seed)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     data = DigitsDataModule(seed=args.seed)
-    model = DigitsClassifier()
-    logger = CSVLogger(out, name="logs", version="")
-    trainer = L.Trainer(
-        max_epochs=args.epochs,
-        logger=logger,
+    model, logger, all_agree = _classifier_story(data, args.epochs, args.limit_train_batches, out)
+    all_agree &= _two_heads_story(data, max(1, args.epochs // 3), args.limit_train_batches)
+    paths = [Path(logger.log_dir) / "metrics.csv", plot_curves(Path(logger.log_dir) / "metrics.csv", out)]
+    paths.append(plot_confusion_matrix(model, out))
+    print("\nWrote:\n" + "\n".join(f"  {path}" for path in paths))
+    return 0 if all_agree else 1
+
+
+def _trainer(epochs: int, limit_train_batches: float, **options: Any) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=epochs,
         accelerator="cpu",
         devices=1,
         enable_checkpointing=False,
         enable_model_summary=False,
-        log_every_n_steps=10,
-        limit_train_batches=args.limit_train_batches,
+        limit_train_batches=limit_train_batches,
+        **options,
     )
+
+
+def _classifier_story(
+    data: DigitsDataModule, epochs: int, limit_train_batches: float, out: Path
+) -> tuple[DigitsClassifier, CSVLogger, bool]:
+    """Train and test the classifier, print its values beside their recomputation and the in-step bug's."""
+    model = DigitsClassifier()
+    logger = CSVLogger(out, name="logs", version="")
+    trainer = _trainer(epochs, limit_train_batches, logger=logger, log_every_n_steps=10)
     started = time.perf_counter()
     trainer.fit(model, datamodule=data)
     trainer.test(model, datamodule=data, verbose=False)
     elapsed = time.perf_counter() - started
 
     table, all_agree = results_table(model.epoch_metrics, recompute(model, data.splits["test"]))
-    print(f"\nTrained {args.epochs} epochs on {len(data.splits['train'])} digits in {elapsed:.1f} s.")
+    print(f"\nTrained {epochs} epochs on {len(data.splits['train'])} digits in {elapsed:.1f} s.")
     print(f"Best val accuracy: {model.best_values['val/acc_best']:.6f}\n")
     print(table)
     print(
@@ -360,26 +375,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "For comparison, `self.log(name, metric.compute(), on_epoch=True)` in each step would have logged"
         f" test acc {naive['acc']:.6f} and f1 {naive['f1']:.6f}."
     )
+    return model, logger, all_agree
+
+
+def _two_heads_story(data: DigitsDataModule, epochs: int, limit_train_batches: float) -> bool:
+    """Train and test the two-head model; print each head's values beside their recomputation."""
     two_heads = DigitsTwoHeads()
-    trainer = L.Trainer(
-        max_epochs=max(1, args.epochs // 3),
-        logger=False,
-        accelerator="cpu",
-        devices=1,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        limit_train_batches=args.limit_train_batches,
-    )
+    trainer = _trainer(epochs, limit_train_batches, logger=False, enable_progress_bar=False)
     trainer.fit(two_heads, datamodule=data)
     trainer.test(two_heads, datamodule=data, verbose=False)
     table, heads_agree = two_heads_table(two_heads, data.splits["test"])
-    all_agree &= heads_agree
     print(f"\nA two-head model (the digit; is it 5 or more), each head with its own metrics:\n{table}")
-    paths = [Path(logger.log_dir) / "metrics.csv", plot_curves(Path(logger.log_dir) / "metrics.csv", out)]
-    paths.append(plot_confusion_matrix(model, out))
-    print("\nWrote:\n" + "\n".join(f"  {path}" for path in paths))
-    return 0 if all_agree else 1
+    return heads_agree
 
 
 if __name__ == "__main__":
