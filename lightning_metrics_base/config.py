@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from torchmetrics import Metric, MetricCollection
+from torchmetrics.wrappers import MetricTracker
 
 from lightning_metrics_base.naming import LOSS, address
-from lightning_metrics_base.specs import instantiate_spec, is_spec
+from lightning_metrics_base.specs import instantiate_spec, is_spec, tracker_refusal
 
 STAGES: tuple[str, ...] = ("train", "val", "test")
 """The stages a module can hold metrics for."""
@@ -427,6 +428,8 @@ def _check_name(name: object, key: str) -> str:
 def _build_metric(value: object, key: str) -> Metric:
     if isinstance(value, Metric):
         return copy.deepcopy(value)
+    if isinstance(value, MetricTracker):
+        raise TypeError(tracker_refusal(key))
     if isinstance(value, type) and issubclass(value, Metric):
         raise TypeError(f"{key}: got the class {value.__name__}, not an instance; write {value.__name__}(...).")
     if is_spec(value):

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 from torchmetrics import Metric, MetricCollection
+from torchmetrics.wrappers import MetricTracker
 
 # torchmetrics subpackages searched, in order, for a bare class name such as "MulticlassAccuracy".
 _TORCHMETRICS_SUBPACKAGES = (
@@ -235,7 +236,23 @@ def _hint(cls: type[Metric], kwargs: Mapping[str, Any]) -> str:
     return ""
 
 
+def tracker_refusal(key: str) -> str:
+    """Why ``MetricTracker``, the one torchmetrics wrapper that is not a `Metric`, is refused, and what to do instead.
+
+    Examples:
+        >>> tracker_refusal("metrics['acc']")[:52]
+        "metrics['acc']: MetricTracker is not supported here:"
+    """
+    return (
+        f"{key}: MetricTracker is not supported here: it keeps a copy of its metric per `increment()`,"
+        " which you would call yourself, while the module already computes, logs and resets every metric"
+        " each epoch. Pass the metric it wraps instead, and name it in `track_best` for its best value so far."
+    )
+
+
 def _import_metric_class(path: str, key: str) -> type[Metric]:
+    if path == MetricTracker.__name__:
+        raise TypeError(tracker_refusal(key))
     if "." in path:
         module_name, _, class_name = path.rpartition(".")
         try:
@@ -251,6 +268,8 @@ def _import_metric_class(path: str, key: str) -> type[Metric]:
                 f"{key}: no metric class {path!r} in torchmetrics.{hint}"
                 f" Otherwise give the full path, e.g. 'mypackage.metrics.{path}'."
             )
+    if isinstance(obj, type) and issubclass(obj, MetricTracker):
+        raise TypeError(tracker_refusal(key))
     if not (isinstance(obj, type) and issubclass(obj, Metric)):
         raise TypeError(f"{key}: {path!r} is not a torchmetrics Metric class.")
     return obj

@@ -9,9 +9,11 @@ import torch
 from helpers import NUM_CLASSES, Classifier, classification_data, default_metrics, loader, make_trainer
 from torchmetrics import MeanSquaredError, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
-from torchmetrics.wrappers import ClasswiseWrapper
+from torchmetrics.wrappers import ClasswiseWrapper, MetricTracker
 
 from lightning_metrics_base import build_metrics, instantiate_spec
+
+TRACKER = r"metrics\[.*'acc'\]: MetricTracker is not supported here: .* Pass the metric it wraps instead"
 
 
 class Undirected(MeanSquaredError):
@@ -127,6 +129,13 @@ class TestBadInput:
                 r"metrics\['acc'\].*not both",
             ),
             ({"val": {"acc": {"class_path": 3}}}, TypeError, r"metrics\['val'\]\['acc'\].*non-empty string"),
+            ({"acc": MetricTracker(MulticlassAccuracy(3))}, TypeError, TRACKER),
+            (
+                {"acc": {"class_path": "MetricTracker", "init_args": {"metric": MulticlassAccuracy(3)}}},
+                TypeError,
+                TRACKER,
+            ),
+            ({"val": {"acc": {"_target_": "torchmetrics.wrappers.MetricTracker"}}}, TypeError, TRACKER),
         ],
     )
     def test_construction_errors_name_the_key(self, metrics: Any, error: type[Exception], match: str) -> None:
