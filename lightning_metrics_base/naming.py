@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
+from torchmetrics.wrappers import ClasswiseWrapper
 
 from lightning_metrics_base.figures import wants_figure
 
@@ -162,8 +163,8 @@ def expected_names(name: str, metric: Metric, sep: str) -> list[str]:
     """The scalar names a metric's result will have, where its constructor arguments reveal them.
 
     A metric with ``average=None`` and ``num_classes`` (or ``num_labels``) gives one name per class;
-    torchmetrics' ``MultitaskWrapper`` one per task; any other metric its own name. Results whose keys
-    only show at compute time are checked then.
+    ``ClasswiseWrapper`` one per label (or class) with its prefix and postfix; ``MultitaskWrapper`` one
+    per task; any other metric its own name. Results whose keys only show at compute time are checked then.
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy
@@ -179,10 +180,23 @@ def expected_names(name: str, metric: Metric, sep: str) -> list[str]:
             elif isinstance(task_metric, MetricCollection):
                 names += [f"{name}{sep}{task}{sep}{key}" for key in task_metric.keys(keep_base=False)]
         return names
+    if isinstance(metric, ClasswiseWrapper):
+        # the wrapper's own mapping of a per-class result to its keys (torchmetrics' `_convert_output`)
+        convert = getattr(metric, "_convert_output", None)
+        count = len(metric.labels) if metric.labels is not None else _per_class_count(metric.metric)
+        if callable(convert) and count is not None:
+            return [f"{name}{sep}{key}" for key in convert(torch.zeros(count))]
+        return [name]
+    count = _per_class_count(metric)
+    return [name] if count is None else [f"{name}{sep}{index}" for index in range(count)]
+
+
+def _per_class_count(metric: Metric) -> int | None:
+    # the length of a per-class result, where the constructor arguments say it (`average=None`)
     count = getattr(metric, "num_classes", None) or getattr(metric, "num_labels", None)
     if "average" in vars(metric) and getattr(metric, "average", 0) is None and isinstance(count, int):
-        return [f"{name}{sep}{index}" for index in range(count)]
-    return [name]
+        return count
+    return None
 
 
 def metric_labels(metric: Metric) -> Sequence[str] | None:

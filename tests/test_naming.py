@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAccuracy
-from torchmetrics.wrappers import MultitaskWrapper
+from torchmetrics.wrappers import ClasswiseWrapper, MultitaskWrapper
 
 from lightning_metrics_base import flatten_result
 from lightning_metrics_base.naming import (
@@ -46,6 +46,27 @@ class TestRegistry:
         wrapper = MultitaskWrapper({"a": MulticlassAccuracy(3), "b": MulticlassAccuracy(3, average=None)})
         assert expected_names("val/mt", wrapper, "/") == ["val/mt/a", "val/mt/b/0", "val/mt/b/1", "val/mt/b/2"]
         assert expected_names("val/acc", MulticlassAccuracy(3), "/") == ["val/acc"]
+
+
+class TestClasswiseNames:
+    @pytest.mark.parametrize(
+        "wrapper",
+        [
+            ClasswiseWrapper(MulticlassAccuracy(3, average=None)),
+            ClasswiseWrapper(MulticlassAccuracy(3, average=None), labels=["cat", "dog", "eel"]),
+            ClasswiseWrapper(MulticlassAccuracy(3, average=None), prefix="acc-", postfix="!"),
+            ClasswiseWrapper(MulticlassAccuracy(3, average=None), labels=["a", "b", "c"], postfix="_x"),
+        ],
+    )
+    def test_known_at_construction_as_computed(self, wrapper: ClasswiseWrapper) -> None:
+        expected = expected_names("val/cw", wrapper, "_")
+        assert len(expected) == 3
+        wrapper.update(torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2]))
+        scalars, _ = flatten_result("val/cw", wrapper.compute(), "_")
+        assert expected == list(scalars)
+
+    def test_unknown_count_is_checked_at_compute_time(self) -> None:
+        assert expected_names("val/cw", ClasswiseWrapper(MulticlassAccuracy(3)), "/") == ["val/cw"]
 
 
 class TestNamedValues:

@@ -27,7 +27,14 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, Mul
 from torchmetrics.functional import mean_squared_error
 from torchmetrics.functional.classification import multiclass_accuracy
 from torchmetrics.regression import MeanSquaredError
-from torchmetrics.wrappers import BootStrapper, MinMaxMetric, MultioutputWrapper, MultitaskWrapper, Running
+from torchmetrics.wrappers import (
+    BootStrapper,
+    ClasswiseWrapper,
+    MinMaxMetric,
+    MultioutputWrapper,
+    MultitaskWrapper,
+    Running,
+)
 
 from lightning_metrics_base import MetricAwareModule, instantiate_spec
 from lightning_metrics_base.sync_advice import advice_cache, sync_advice
@@ -149,6 +156,14 @@ class TestReservedNames:
                 {"pc": MulticlassAccuracy(NUM_CLASSES, average=None), "pc/1": MulticlassAccuracy(NUM_CLASSES)},
                 {},
                 r"'train/pc/1' .* both metric 'pc' and metric 'pc/1'",
+            ),
+            (
+                {
+                    "cw": ClasswiseWrapper(MulticlassAccuracy(3, average=None), labels=["a", "b", "c"], prefix="x_"),
+                    "cw_x_b": MulticlassAccuracy(NUM_CLASSES),
+                },
+                {"log_sep": "_"},
+                r"'train_cw_x_b' .* both metric 'cw' and metric 'cw_x_b'",
             ),
         ],
     )
