@@ -3,6 +3,10 @@
 `Namer` builds the names (stage, metric, element, ``_step``, ``_best``, loss components, dataloader
 suffix); `flatten_result` turns one computed result into loggable scalars; `NameRegistry` refuses a
 name that two different sources would produce, naming both.
+
+torchmetrics private API relied on: ``ClasswiseWrapper._convert_output`` (its result's keys, read at
+construction; without it those names are checked at the first epoch end). ``tests/test_naming.py``
+checks the names it gives against the wrapper's computed result.
 """
 
 from __future__ import annotations
