@@ -31,7 +31,7 @@ def install_hooks(cls: type, table: HookTable) -> None:
         (1, 'Counts.')
     """
     for name, (work, doc) in table.items():
-        setattr(cls, name, _marked(_base_hook(work), name=name, doc=doc))
+        setattr(cls, name, _base_hook(name, work, doc))
 
 
 def keep_work(cls: type, table: HookTable) -> None:
@@ -58,11 +58,13 @@ def keep_work(cls: type, table: HookTable) -> None:
             setattr(cls, name, _marked(_work_then(work, override)))
 
 
-def _base_hook(work: Callable[..., None]) -> Callable[..., None]:
+def _base_hook(name: str, work: Callable[..., None], doc: str) -> Callable[..., None]:
     def hook(self: Any, *args: Any, **kwargs: Any) -> None:
         work(self, *args, **kwargs)
 
-    return hook
+    hook.__name__ = hook.__qualname__ = name
+    hook.__doc__ = doc
+    return _marked(hook)
 
 
 def _work_then(work: Callable[..., None], override: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,9 +76,6 @@ def _work_then(work: Callable[..., None], override: Callable[..., Any]) -> Calla
     return hook
 
 
-def _marked(hook: Callable[..., Any], name: str | None = None, doc: str | None = None) -> Callable[..., Any]:
-    if name is not None:
-        hook.__name__ = hook.__qualname__ = name
-        hook.__doc__ = doc
-    setattr(hook, _MARK, True)
+def _marked(hook: Callable[..., Any]) -> Callable[..., Any]:
+    setattr(hook, _MARK, True)  # the module's work runs in it: never wrap it again
     return hook

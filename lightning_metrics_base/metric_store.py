@@ -224,10 +224,10 @@ class MetricStore(nn.Module):
             MetricComputeError: a metric's compute failed; the message names stage, dataloader and metric.
         """
         key = (stage, dataloader_idx)
-        self.flush(stage, dataloader_idx)
+        unit = self.read(stage, dataloader_idx)
         self._pending.discard(key)
         values = EpochValues()
-        for output, collection in _heads(self.get(stage, dataloader_idx)):
+        for output, collection in _heads(unit):
             if any(metric.update_count for metric in _all_metrics(collection)):
                 on_error = functools.partial(compute_error, stage, dataloader_idx, output=output)
                 computed = compute_collection(collection, on_error)
