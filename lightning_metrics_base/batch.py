@@ -7,9 +7,12 @@ returns values; the module calls it between ``forward`` and the metric store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sized
+import copy
+import dataclasses
+from collections.abc import Callable, Mapping, MutableMapping, Sized
 from typing import Any
 
+import torch
 from torch import Tensor
 
 
@@ -132,15 +135,17 @@ def samples_in(target: Any, owner: str = "MetricAwareModule") -> int:
 
 
 def loss_parts(loss: Any) -> dict[str, Tensor]:
-    """What ``compute_loss`` returned, as ``{"loss": total, **components}``.
+    """What ``compute_loss`` returned, as ``{"loss": total, **components}``; a number component becomes a tensor.
 
     Raises:
         ValueError: a dict without ``"loss"``; the message lists the keys present.
+        TypeError: a component that is neither a 0-d tensor nor a number; the message names its key.
 
     Examples:
         >>> import torch
-        >>> sorted(loss_parts({"loss": torch.tensor(1.0), "kl": torch.tensor(0.2)}))
-        ['kl', 'loss']
+        >>> parts = loss_parts({"loss": torch.tensor(1.0), "kl": torch.tensor(0.2), "reg": 0.5})
+        >>> sorted(parts), parts["reg"]
+        (['kl', 'loss', 'reg'], tensor(0.5000))
     """
     if not isinstance(loss, Mapping):
         return {"loss": loss}
@@ -149,15 +154,72 @@ def loss_parts(loss: Any) -> dict[str, Tensor]:
             f"compute_loss returned a dict without 'loss' (keys: {sorted(map(str, loss))}); put the total loss,"
             " the one to minimise, under 'loss' and its components under other keys."
         )
-    return {str(key): value for key, value in loss.items()}
+    parts = {"loss": loss["loss"]}
+    for key, value in loss.items():
+        if key != "loss":
+            parts[str(key)] = _component(str(key), value, loss["loss"])
+    return parts
+
+
+def _component(key: str, value: Any, total: Any) -> Tensor:
+    if isinstance(value, Tensor) and value.ndim == 0:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        device = total.device if isinstance(total, Tensor) else None
+        return torch.tensor(float(value), device=device)
+    described = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, Tensor) else type(value).__name__
+    raise TypeError(
+        f"compute_loss returned loss component {key!r} as {described}; a component must be a 0-d tensor or a"
+        " Python number (reduce it, e.g. with `.mean()`)."
+    )
+
+
+def map_tensors(value: Any, fn: Callable[[Tensor], Tensor]) -> Any:
+    """``value`` with ``fn`` applied to every tensor in it, every container keeping its type.
+
+    Containers are dicts and other mappings (a Hugging Face ``ModelOutput`` keeps its attribute
+    access), namedtuples (torchvision's ``InceptionOutputs``), dataclasses, tuples and lists.
+
+    Examples:
+        >>> import collections, torch
+        >>> Out = collections.namedtuple("Out", "logits aux")
+        >>> out = map_tensors(Out(torch.ones(1, requires_grad=True), None), torch.Tensor.detach)
+        >>> type(out).__name__, out.logits.requires_grad
+        ('Out', False)
+    """
+    if isinstance(value, Tensor):
+        return fn(value)
+    if type(value) in (dict, list, tuple):  # the common case, first
+        if isinstance(value, dict):
+            return {key: map_tensors(item, fn) for key, item in value.items()}
+        return type(value)(map_tensors(item, fn) for item in value)
+    if isinstance(value, Mapping):
+        return _map_mapping(value, fn)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(map_tensors(item, fn) for item in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(map_tensors(item, fn) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        copied = copy.copy(value)
+        for item in dataclasses.fields(value):
+            object.__setattr__(copied, item.name, map_tensors(getattr(value, item.name), fn))
+        return copied
+    return value
+
+
+def _map_mapping(value: Mapping[Any, Any], fn: Callable[[Tensor], Tensor]) -> Any:
+    mapped = {key: map_tensors(item, fn) for key, item in value.items()}
+    if isinstance(value, MutableMapping):
+        copied = copy.copy(value)  # keeps the type and its attributes (a `ModelOutput` sets both on assignment)
+        for key, item in mapped.items():
+            copied[key] = item
+        return copied
+    try:
+        return type(value)(mapped)  # type: ignore[call-arg]
+    except TypeError:
+        return mapped
 
 
 def detach(value: Any) -> Any:
-    """``value`` with every tensor (also inside dicts, lists and tuples) detached from autograd."""
-    if isinstance(value, Tensor):
-        return value.detach()
-    if isinstance(value, Mapping):
-        return {key: detach(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        return type(value)(detach(item) for item in value)
-    return value
+    """``value`` with every tensor detached from autograd, every container keeping its type (see `map_tensors`)."""
+    return map_tensors(value, Tensor.detach)

@@ -102,6 +102,40 @@ class BestTracker:
         """Restore the state from a Lightning checkpoint dict (one without it restores nothing)."""
         self.load_state_dict(checkpoint.get(CHECKPOINT_KEY, {}))
 
+    def check(self, losses: Mapping[str, Tensor], metrics: Mapping[str, tuple[Any, Metric]]) -> None:
+        """Check that one validation dataloader's epoch values give every tracked name one number.
+
+        A dataloader that saw no batch (nothing computed) is not checked.
+
+        Raises:
+            ValueError: a tracked metric whose result is not a single number, or ``"loss"`` tracked
+                while validation logs no loss (a ``validation_step`` of one's own that records none).
+
+        Examples:
+            >>> import torch
+            >>> BestTracker({"loss": False}).check({}, {"acc": (torch.tensor(0.5), None)})  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            ValueError: track_best: 'loss' has no validation value (validation logs no loss); ...
+        """
+        if not losses and not metrics:
+            return
+        for name in self.higher_is_better:
+            if name == LOSS:
+                if LOSS not in losses:
+                    raise ValueError(
+                        "track_best: 'loss' has no validation value (validation logs no loss); remove it from"
+                        " `track_best`, or let validation compute the loss."
+                    )
+            elif name in metrics:
+                value = metrics[name][0]
+                if not isinstance(value, Tensor) or value.ndim != 0:
+                    shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                    raise ValueError(
+                        f"track_best: metric {name!r} gives {shape}, not one number; remove it from `track_best`"
+                        " or track a metric with a scalar result."
+                    )
+
     def offer(
         self,
         namer: Namer,
@@ -121,7 +155,7 @@ class BestTracker:
         logged = []
         for name in self.higher_is_better:
             value = losses.get(LOSS) if name == LOSS else metrics.get(name, (None, None))[0]
-            if not isinstance(value, Tensor) or value.ndim != 0:
+            if not isinstance(value, Tensor) or value.ndim != 0:  # nothing computed for it (`check` refuses the rest)
                 continue
             best = self.update(name, namer.with_dataloader(namer.best(name), dataloader_idx, several), float(value))
             if best is not None:

@@ -12,13 +12,11 @@ predictions (binary and multilabel metrics apply a sigmoid when a value lies out
 multiclass curves, calibration and hinge a softmax), the same decision is made here per batch, on
 the device and without a host-device synchronisation, before concatenating.
 
-torchmetrics private APIs relied on (stable through torchmetrics 1.x; exercised by
-``tests/test_buffering.py``):
+Compute groups are the collection's own, decided from the metrics' settings when the collection
+was built (see `compute_groups`), so the first feed already updates each group once.
 
-- ``MetricCollection._groups_checked``, ``_enable_compute_groups``, ``_state_is_copy``,
-  ``_merge_compute_groups()`` and ``_compute_groups_create_state_ref()`` (and, through `group_names`,
-  those of ``sync.py``)
-- ``Metric._reductions``, ``Metric._computed``
+Buffering never delays the first error: the first batch after each `UpdateBuffer.clear` (each epoch's
+first batch) is fed directly, so a metric that cannot take a stage's data fails on its first batch.
 """
 
 from __future__ import annotations
@@ -31,10 +29,17 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.utilities.data import dim_zero_cat, dim_zero_sum
 
-from lightning_metrics_base.sync import group_names, has_children
+from lightning_metrics_base._torchmetrics_internals import (
+    compute_groups,
+    invalidate_cached_results,
+    relink_group_states,
+    state_reductions,
+)
+from lightning_metrics_base.sync import has_children
 
 Normalization = Literal["sigmoid", "softmax"] | None
-ErrorFactory = Callable[[Any, Any, Exception], Exception]
+ErrorFactory = Callable[[Any, Any, Exception, int], Exception]
+"""Builds the error raised for a failing update from ``(preds, target, error, batch number)``."""
 
 DEFAULT_BUFFER_BYTES = 16 * 2**20
 """The default bound on buffered inputs (16 MiB per stage and dataloader)."""
@@ -69,7 +74,7 @@ def buffers_exactly(metric: Metric) -> bool:
         >>> buffers_exactly(MinMaxMetric(MulticlassAccuracy(3)))
         False
     """
-    reductions = list(metric._reductions.values())
+    reductions = state_reductions(metric)
     if not reductions or has_children(metric):
         return False
     return all(reduce in (dim_zero_sum, dim_zero_cat) for reduce in reductions)
@@ -122,15 +127,16 @@ class UpdateBuffer:
         >>> for _ in range(6):
         ...     buffer.add(collection, torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]))
         >>> buffer.flush(collection)
-        >>> collection["acc"].update_count  # 4 + 2 batches, two updates shared by the compute group
-        2
+        >>> collection["acc"].update_count  # the first batch, then 4 + 1 batches: three updates for the group
+        3
     """
 
     def __init__(self, batches: int, max_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
         self.batches = batches
         self.max_bytes = max_bytes
-        self._inputs: list[tuple[Tensor, Tensor]] = []
+        self._inputs: list[tuple[Tensor, Tensor, int]] = []
         self._bytes = 0
+        self._seen = 0  # batches added since the last `clear`
         self._plan: tuple[list[list[str]], list[list[str]], list[Normalization]] | None = None
 
     def add(self, collection: MetricCollection, preds: Any, target: Any, on_error: ErrorFactory | None = None) -> None:
@@ -139,20 +145,22 @@ class UpdateBuffer:
         Raises:
             Exception: what ``on_error`` makes of a failing update (the error itself without it).
         """
+        batch, self._seen = self._seen, self._seen + 1
         direct, buffered, _ = self._groups(collection)
-        if self.batches <= 1 or not buffered:
-            collection.update(preds, target)  # torchmetrics' own path, compute groups included
+        if self.batches <= 1 or not buffered or batch == 0:
+            # torchmetrics' own path; the first batch too, so that bad data fails at once
+            _guarded(on_error, preds, target, batch, collection.update)
             return
         if direct:
-            _update_groups(collection, direct, preds, target)
+            _guarded(on_error, preds, target, batch, _update_groups, collection, direct)
         size = _nbytes(preds) + _nbytes(target)
         if not self._fits(preds, target) or size > self.max_bytes:
             self.flush(collection, on_error)
-            self._feed(collection, [(preds, target)], on_error)
+            self._feed(collection, [(preds, target, batch)], on_error)
             return
         if self._bytes + size > self.max_bytes:
             self.flush(collection, on_error)
-        self._inputs.append((preds, target))
+        self._inputs.append((preds, target, batch))
         self._bytes += size
         if len(self._inputs) >= self.batches:
             self.flush(collection, on_error)
@@ -165,30 +173,21 @@ class UpdateBuffer:
         self._feed(collection, inputs, on_error)
 
     def clear(self) -> None:
-        """Drop the buffered batches (an interrupted run never leaks them into the next)."""
-        self._inputs, self._bytes = [], 0
+        """Drop the buffered batches (an interrupted run never leaks them); the next batch is fed at once."""
+        self._inputs, self._bytes, self._seen = [], 0, 0
 
     def _feed(
-        self, collection: MetricCollection, inputs: list[tuple[Tensor, Tensor]], on_error: ErrorFactory | None
+        self, collection: MetricCollection, inputs: list[tuple[Tensor, Tensor, int]], on_error: ErrorFactory | None
     ) -> None:
         _, buffered, kinds = self._groups(collection)
         _feed(collection, buffered, kinds, inputs, on_error)
-        if _forming_groups(collection):
-            # What torchmetrics does after a collection's first update: every metric has now seen
-            # the same samples, so metrics with equal states form a compute group.
-            collection._merge_compute_groups()
-            collection._state_is_copy = False
-            collection._compute_groups_create_state_ref()
-            collection._groups_checked = True
-            self._plan = None
 
     def _groups(self, collection: MetricCollection) -> tuple[list[list[str]], list[list[str]], list[Normalization]]:
-        # Until the compute groups are formed (by the first feed), every metric is its own group.
         if self._plan is not None:
             return self._plan
         metrics = dict(collection.items(keep_base=True, copy_state=False))
         direct, buffered, kinds = [], [], []
-        for group in group_names(collection):
+        for group in compute_groups(collection):
             members = [metrics[name] for name in group]
             kind = normalization(members[0])
             if _buffers_as_a_group(members, kind):
@@ -196,10 +195,8 @@ class UpdateBuffer:
                 kinds.append(kind)
             else:
                 direct.append(group)
-        plan = (direct, buffered, kinds)
-        if not _forming_groups(collection):
-            self._plan = plan
-        return plan
+        self._plan = (direct, buffered, kinds)
+        return self._plan
 
     def _fits(self, preds: Any, target: Any) -> bool:
         # Only tensors of one dtype, device and trailing shape concatenate.
@@ -207,12 +204,20 @@ class UpdateBuffer:
             return False
         if not self._inputs:
             return True
-        first_preds, first_target = self._inputs[0]
+        first_preds, first_target, _ = self._inputs[0]
         return _alike(first_preds, preds) and _alike(first_target, target)
 
 
-def _forming_groups(collection: MetricCollection) -> bool:
-    return bool(collection._enable_compute_groups) and not collection._groups_checked
+def _guarded(
+    on_error: ErrorFactory | None, preds: Any, target: Any, batch: int, update: Callable[..., None], *args: Any
+) -> None:
+    # `update(*args, preds, target)`, its failure described by `on_error` with the batch number
+    try:
+        update(*args, preds, target)
+    except Exception as err:
+        if on_error is None:
+            raise
+        raise on_error(preds, target, err, batch) from err
 
 
 def _buffers_as_a_group(members: list[Metric], kind: Normalization) -> bool:
@@ -234,38 +239,30 @@ def _feed(
     collection: MetricCollection,
     groups: list[list[str]],
     kinds: list[Normalization],
-    inputs: list[tuple[Tensor, Tensor]],
+    inputs: list[tuple[Tensor, Tensor, int]],
     on_error: ErrorFactory | None,
 ) -> None:
     # One concatenation per normalization kind, one update per group.
-    targets = torch.cat([target for _, target in inputs]) if len(inputs) > 1 else inputs[0][1]
+    targets = torch.cat([target for _, target, _ in inputs]) if len(inputs) > 1 else inputs[0][1]
     concatenated: dict[Normalization, Tensor] = {}
     try:
         for group, kind in zip(groups, kinds, strict=True):
             if kind not in concatenated:
-                parts = [normalize(preds, kind) for preds, _ in inputs]
+                parts = [normalize(preds, kind) for preds, _, _ in inputs]
                 concatenated[kind] = torch.cat(parts) if len(parts) > 1 else parts[0]
             _update_groups(collection, [group], concatenated[kind], targets)
     except Exception:
         # Replayed batch by batch, so that the error names the failing batch.
-        for preds, target in inputs:
-            try:
-                for group, kind in zip(groups, kinds, strict=True):
-                    _update_groups(collection, [group], normalize(preds, kind), target)
-            except Exception as batch_err:
-                if on_error is None:
-                    raise
-                raise on_error(preds, target, batch_err) from batch_err
+        for preds, target, batch in inputs:
+            for group, kind in zip(groups, kinds, strict=True):
+                _guarded(on_error, normalize(preds, kind), target, batch, _update_groups, collection, [group])
         raise
 
 
 def _update_groups(collection: MetricCollection, groups: list[list[str]], preds: Any, target: Any) -> None:
     # What `MetricCollection.update` does, for some groups only: invalidate every cached result,
     # update each group's first member, then point the other members at its state again.
-    for metric in collection.values(copy_state=False):
-        metric._computed = None
+    invalidate_cached_results(collection.values(copy_state=False))
     for group in groups:
         getattr(collection, group[0]).update(preds, target)
-    if collection._groups_checked:
-        collection._state_is_copy = False
-        collection._compute_groups_create_state_ref()
+    relink_group_states(collection)

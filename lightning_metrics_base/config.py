@@ -16,7 +16,8 @@ from typing import Any
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.wrappers import MetricTracker
 
-from lightning_metrics_base.naming import LOSS, address
+from lightning_metrics_base.compute_groups import group_by_settings
+from lightning_metrics_base.naming import LOSS, address, expected_names
 from lightning_metrics_base.specs import instantiate_spec, is_spec, tracker_refusal
 
 STAGES: tuple[str, ...] = ("train", "val", "test")
@@ -157,6 +158,7 @@ class Options:
     buffer_batches: int
     prog_bar: frozenset[str]
     track_best: tuple[str, ...]
+    log_figures: frozenset[str]
 
 
 def check_options(
@@ -167,14 +169,16 @@ def check_options(
     outputs: Sequence[str] | None,
     buffer_batches: object,
     prog_bar: Sequence[str],
-    track_best: Sequence[str],
+    track_best: Sequence[str] | None,
+    log_figures: bool | Sequence[str] = True,
 ) -> Options:
     """Check the constructor's arguments and build the metrics, before any training starts.
 
     Raises:
         TypeError: a bad ``metrics`` container or value, or a bad option type.
-        ValueError: a bad option value, or a ``prog_bar``/``track_best`` name that is not a metric
-            of the module (``track_best`` takes validation metrics and ``"loss"``).
+        ValueError: a bad option value, a ``prog_bar``/``track_best`` name that is not a metric
+            of the module (``track_best`` takes validation metrics and ``"loss"``), or a ``track_best``
+            metric whose result is not one number (``average=None``).
         ImportError: a spec whose class cannot be imported.
 
     Examples:
@@ -201,8 +205,64 @@ def check_options(
         outputs=checked_outputs,
         buffer_batches=checked_batches,
         prog_bar=frozenset(check_names(prog_bar, "prog_bar", {LOSS}.union(*addressed.values()))),
-        track_best=check_names(track_best, "track_best", {LOSS, *addressed.get("val", {})}),
+        track_best=check_track_best(track_best, addressed.get("val", {})),
+        log_figures=check_log_figures(log_figures),
     )
+
+
+def check_track_best(names: Sequence[str] | None, val_metrics: Mapping[str, Metric]) -> tuple[str, ...]:
+    """Return the ``track_best`` names after checking each can give a best value (``None``: none).
+
+    Raises:
+        TypeError: not a sequence of names.
+        ValueError: a name that is neither ``"loss"`` nor a validation metric, or a metric whose
+            constructor arguments say its result is not one number (one value per class).
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> check_track_best(["acc"], {"acc": MulticlassAccuracy(3, average=None)})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: track_best: 'acc' gives 3 values (acc/0, acc/1, acc/2), not one number; ...
+    """
+    checked = check_names(() if names is None else names, "track_best", {LOSS, *val_metrics})
+    for name in checked:
+        if name in val_metrics:
+            produced = expected_names(name, val_metrics[name], "/")
+            if produced != [name]:
+                raise ValueError(
+                    f"track_best: {name!r} gives {len(produced)} values ({', '.join(produced)}), not one number;"
+                    " track a metric with a scalar result."
+                )
+    return checked
+
+
+def check_log_figures(log_figures: bool | Sequence[str]) -> frozenset[str]:
+    """Return the stages to draw figures for: ``True`` all, ``False`` none, or the stages given.
+
+    Raises:
+        ValueError: a name that is not a stage.
+
+    Examples:
+        >>> sorted(check_log_figures(("val", "test"))), check_log_figures(False)
+        (['test', 'val'], frozenset())
+    """
+    if isinstance(log_figures, bool):
+        return frozenset(STAGES) if log_figures else frozenset()
+    return frozenset(check_stages(log_figures, "log_figures"))
+
+
+def plain_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """``hparams`` with OmegaConf containers (from Hydra without ``_convert_``) turned into plain dicts and lists.
+
+    A checkpoint then holds only plain containers, which ``load_from_checkpoint`` can read with
+    ``weights_only=True``.
+
+    Examples:
+        >>> plain_hparams({"track_best": ("acc",)})
+        {'track_best': ('acc',)}
+    """
+    return {key: _to_container(value) for key, value in hparams.items()}
 
 
 def addressed_metrics(metrics: MetricCollection | Mapping[str, MetricCollection]) -> dict[str, Metric]:
@@ -282,18 +342,18 @@ def plain_key(key: object, where: str) -> str:
     return str.__str__(key)
 
 
-def check_stages(stages: Sequence[str]) -> tuple[str, ...]:
-    """Return ``stages`` as a tuple of plain stage names.
+def check_stages(stages: Sequence[str], option: str = "stages") -> tuple[str, ...]:
+    """Return ``stages`` (the value of ``option``) as a tuple of plain stage names.
 
     Raises:
         TypeError: ``stages`` is not a sequence of names.
         ValueError: a name is not a stage.
     """
     if isinstance(stages, str) or not isinstance(stages, Sequence):
-        raise TypeError(f"Expected `stages` to be a sequence of stage names, but got {stages!r}.")
-    checked = tuple(plain_key(stage, "stages") for stage in stages)
+        raise TypeError(f"Expected `{option}` to be a sequence of stage names, but got {stages!r}.")
+    checked = tuple(plain_key(stage, option) for stage in stages)
     for stage in checked:
-        _check_stage_key(stage, "stages")
+        _check_stage_key(stage, option)
     return checked
 
 
@@ -365,6 +425,8 @@ def _to_container(value: Any) -> Any:
         return omegaconf.OmegaConf.to_container(value, resolve=True)
     if isinstance(value, Mapping) and not isinstance(value, MetricCollection):
         return {key: _to_container(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_to_container(item) for item in value)
     return value
 
 
@@ -411,7 +473,7 @@ def _build_collection(metrics: object, key: str) -> MetricCollection | None:
     for name, value in metrics.items():
         name = _check_name(name, key)
         built[name] = _build_metric(value, f"{key}[{name!r}]")
-    return MetricCollection(built)
+    return group_by_settings(MetricCollection(built))
 
 
 def _check_name(name: object, key: str) -> str:
@@ -443,4 +505,4 @@ def _build_metric(value: object, key: str) -> Metric:
 def _fresh_collection(collection: MetricCollection, key: str) -> MetricCollection:
     for name in collection.keys(keep_base=True):
         _check_name(name, key)
-    return fresh_copy(collection)
+    return group_by_settings(fresh_copy(collection))

@@ -25,6 +25,7 @@ def update_error(
     preds: Any,
     target: Any,
     err: Exception,
+    batch: int | None = None,
     *,
     output: str | None = None,
 ) -> MetricUpdateError:
@@ -32,7 +33,8 @@ def update_error(
 
     The metrics are updated one at a time to find the failing one; the stage's state is lost anyway
     (the module resets it when the next run starts). The metric is named by its address
-    (``"cls/acc"`` for the metrics of ``output`` ``cls``).
+    (``"cls/acc"`` for the metrics of ``output`` ``cls``); ``batch`` is the failing batch's number in
+    the epoch (the data of a buffered update may fail batches after it was logged).
 
     Examples:
         >>> import torch
@@ -52,8 +54,9 @@ def update_error(
         except Exception:
             failing = address(output, name)
             break
+    where = "" if batch is None else f" at batch {batch} of the epoch,"
     return MetricUpdateError(
-        f"{stage} metric {failing!r} failed to update (dataloader {dataloader_idx}) with preds of"
+        f"{stage} metric {failing!r} failed to update (dataloader {dataloader_idx}){where} with preds of"
         f" {describe(preds)} and target of {describe(target)}: {err}"
         " Check `metric_inputs()` and the metric's arguments (e.g. `num_classes`)."
     )

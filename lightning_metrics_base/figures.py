@@ -37,29 +37,6 @@ def takes_figures(logger: Logger) -> bool:
     return hasattr(logger, "log_image") or _figure_method(logger) is not None
 
 
-def figure_notices(loggers: Iterable[Logger], tag: str, noticed: set[str]) -> list[str]:
-    """One notice per logger type that cannot take figures and was not noticed yet (``noticed`` is updated).
-
-    Examples:
-        >>> from lightning.pytorch.loggers import CSVLogger
-        >>> noticed = set()
-        >>> figure_notices([CSVLogger("/tmp")], "val/confmat", noticed)[0][:46]
-        'CSVLogger cannot take figures: val/confmat and'
-        >>> figure_notices([CSVLogger("/tmp")], "val/confmat", noticed)
-        []
-    """
-    notices = []
-    for logger in loggers:
-        kind = type(logger).__name__
-        if not takes_figures(logger) and kind not in noticed:
-            noticed.add(kind)
-            notices.append(
-                f"{kind} cannot take figures: {tag} and other results of two or more dimensions are not sent"
-                " to it (read them from `epoch_metrics`, or add a TensorBoard or MLflow logger)."
-            )
-    return notices
-
-
 def _figure_method(logger: Logger) -> str | None:
     # Only loggers whose experiment is created already or cheaply; `experiment` starts a run otherwise.
     experiment = getattr(logger, "experiment", None)
@@ -69,37 +46,98 @@ def _figure_method(logger: Logger) -> str | None:
     return None
 
 
-def log_figure(loggers: Iterable[Logger], tag: str, metric: Metric, value: Any, step: int) -> bool:
-    """Draw ``value`` with the metric's own ``plot()`` and send the figure to every logger that accepts one.
+class FigureSender:
+    """Draws results with the metric's own ``plot()`` and sends each figure to every logger that takes one.
 
-    Args:
-        loggers: the trainer's loggers; those that cannot take figures are skipped.
-        tag: the figure's name, e.g. ``"val/confmat"``.
-        metric: the metric that computed ``value``; its ``plot`` draws it.
-        value: what the metric's ``compute()`` returned.
-        step: the global step the figure belongs to.
+    It remembers what it said and sent, so that no notice is given twice and no figure overwrites
+    another (a second ``trainer.test()`` at the same step keeps both figures in MLflow).
 
-    Returns:
-        Whether a figure was drawn (``False`` without matplotlib or when the metric cannot plot).
+    Examples:
+        >>> from lightning.pytorch.loggers import CSVLogger
+        >>> sender = FigureSender()
+        >>> sender.notices([CSVLogger("/tmp")], "val/confmat")[0][:46]
+        'CSVLogger cannot take figures: val/confmat and'
+        >>> sender.notices([CSVLogger("/tmp")], "test/confmat")
+        []
     """
-    loggers = [logger for logger in loggers if takes_figures(logger)]
-    if not loggers or not matplotlib_available():
-        return False
-    import matplotlib.pyplot as plt
 
-    try:
-        figure, _ = metric.plot(value)
-    except (NotImplementedError, TypeError, ValueError, AttributeError):
-        return False
-    try:
+    def __init__(self) -> None:
+        self._said: set[str] = set()
+        self._artifacts: set[str] = set()
+
+    def notices(self, loggers: Iterable[Logger], tag: str) -> list[str]:
+        """What cannot be drawn or sent for ``tag``, each cause said once per module: its notice and a remedy."""
+        loggers = list(loggers)
+        takers = [type(logger).__name__ for logger in loggers if takes_figures(logger)]
+        causes: dict[str, str] = {}
         for logger in loggers:
-            if hasattr(logger, "log_image"):
-                logger.log_image(key=tag, images=[figure], step=step)
-            elif _figure_method(logger) == "log_figure":  # MLflow: an artifact per tag and step
-                artifact = f"figures/{tag.replace('/', '_')}_step_{step}.png"
-                logger.experiment.log_figure(logger.run_id, figure, artifact)  # type: ignore[attr-defined]
-            else:
-                logger.experiment.add_figure(tag, figure, global_step=step)  # type: ignore[attr-defined]
-    finally:
-        plt.close(figure)
-    return True
+            kind = type(logger).__name__
+            if kind in takers:
+                continue
+            remedy = (
+                f"they go to {', '.join(sorted(set(takers)))}"
+                if takers
+                else "add a TensorBoard or MLflow logger, or pass `log_figures=False` to silence this"
+            )
+            causes[kind] = (
+                f"{kind} cannot take figures: {tag} and other results of two or more dimensions are not sent to it"
+                f" (read them from `epoch_metrics`; {remedy})."
+            )
+        if takers and not matplotlib_available():
+            causes["matplotlib"] = (
+                f"matplotlib is not installed, so {tag} and other results of two or more dimensions are not drawn"
+                f" for {', '.join(sorted(set(takers)))}: `pip install matplotlib` (or the package's `plot` extra),"
+                " or pass `log_figures=False`."
+            )
+        said = [notice for cause, notice in causes.items() if cause not in self._said]
+        self._said.update(causes)
+        return said
+
+    def forget_notices(self) -> None:
+        """Let every notice be given once more (at the start of a fit)."""
+        self._said.clear()
+
+    def send(self, loggers: Iterable[Logger], tag: str, metric: Metric, value: Any, step: int, epoch: int) -> bool:
+        """Draw ``value`` and send the figure to every logger that accepts one.
+
+        Args:
+            loggers: the trainer's loggers; those that cannot take figures are skipped.
+            tag: the figure's name, e.g. ``"val/confmat"``.
+            metric: the metric that computed ``value``; its ``plot`` draws it.
+            value: what the metric's ``compute()`` returned.
+            step: the global step the figure belongs to (that of the epoch's scalars).
+            epoch: the epoch, named in the figure's title.
+
+        Returns:
+            Whether a figure was drawn (``False`` without matplotlib or when the metric cannot plot).
+        """
+        loggers = [logger for logger in loggers if takes_figures(logger)]
+        if not loggers or not matplotlib_available():
+            return False
+        import matplotlib.pyplot as plt
+
+        try:
+            figure, _ = metric.plot(value)
+        except (NotImplementedError, TypeError, ValueError, AttributeError):
+            return False
+        figure.suptitle(f"{tag}, epoch {epoch}")
+        try:
+            for logger in loggers:
+                if hasattr(logger, "log_image"):
+                    logger.log_image(key=tag, images=[figure], step=step)
+                elif _figure_method(logger) == "log_figure":  # MLflow: one artifact per figure, never overwritten
+                    logger.experiment.log_figure(logger.run_id, figure, self._artifact(tag, step))  # type: ignore[attr-defined]
+                else:
+                    logger.experiment.add_figure(tag, figure, global_step=step)  # type: ignore[attr-defined]
+        finally:
+            plt.close(figure)
+        return True
+
+    def _artifact(self, tag: str, step: int) -> str:
+        base = f"figures/{tag.replace('/', '_')}_step_{step}"
+        name, count = f"{base}.png", 1
+        while name in self._artifacts:
+            count += 1
+            name = f"{base}_{count}.png"
+        self._artifacts.add(name)
+        return name

@@ -18,6 +18,8 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
+from lightning_metrics_base._torchmetrics_internals import dtype_of, set_dtype, set_sync_requested, state_defaults
+from lightning_metrics_base.batch import map_tensors
 from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer
 from lightning_metrics_base.config import fresh_copy
 from lightning_metrics_base.errors import MetricUpdateError, compute_error, update_error
@@ -103,6 +105,7 @@ class MetricStore(nn.Module):
         self._counts: dict[tuple[str, int], int] = {}
         self._pending: set[tuple[str, int]] = set()
         self._load_prefix = ""
+        self._resting_mode = self.training  # the mode the store returns to after an evaluation
         self.register_load_state_dict_post_hook(_drop_metric_keys)  # type: ignore[no-untyped-call]
 
     def has(self, stage: str) -> bool:
@@ -116,7 +119,9 @@ class MetricStore(nn.Module):
             return None
         per_loader: nn.ModuleList = self.stages[key]  # type: ignore[assignment]
         while len(per_loader) <= dataloader_idx:
-            per_loader.append(_fresh_unit(per_loader[0]))
+            # Made during an evaluation (the sanity check), a copy takes the mode its siblings return
+            # to afterwards; Lightning restores only the modes it captured before the evaluation.
+            per_loader.append(_fresh_unit(per_loader[0]).train(self._resting_mode))
         return per_loader[dataloader_idx]
 
     def read(self, stage: str, dataloader_idx: int = 0) -> Any:
@@ -255,6 +260,11 @@ class MetricStore(nn.Module):
             del self._counts[key]
         self._pending = {key for key in self._pending if key[0] != stage}
 
+    def train(self, mode: bool = True) -> MetricStore:
+        """Set the mode like `torch.nn.Module.train`, remembering the mode an evaluation will return to."""
+        self._resting_mode = mode or self.training
+        return super().train(mode)
+
     def state_dict(self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
         """Return ``destination`` untouched: metric state is never checkpointed with the weights."""
         return OrderedDict() if destination is None else destination
@@ -271,20 +281,18 @@ class MetricStore(nn.Module):
 
 
 def upcast_low_precision(value: Any) -> Any:
-    """Return float16/bfloat16 tensors (also inside a list or dict) as float32; anything else unchanged.
+    """Return float16/bfloat16 tensors (also inside any container, see `map_tensors`) as float32; others unchanged.
 
     Examples:
         >>> import torch
         >>> upcast_low_precision([torch.zeros(1, dtype=torch.bfloat16)])[0].dtype
         torch.float32
     """
-    if isinstance(value, Tensor):
-        return value.float() if value.dtype in _LOW_PRECISION else value
-    if isinstance(value, list):
-        return [upcast_low_precision(item) for item in value]
-    if isinstance(value, dict):
-        return {key: upcast_low_precision(item) for key, item in value.items()}
-    return value
+    return map_tensors(value, _upcast)
+
+
+def _upcast(value: Tensor) -> Tensor:
+    return value.float() if value.dtype in _LOW_PRECISION else value
 
 
 def _unit(metrics: StageMetrics) -> nn.Module:
@@ -318,7 +326,7 @@ def _all_metrics(collection: nn.Module) -> Iterator[Metric]:
 def _without_sync(unit: Any) -> Any:
     for metric in _all_metrics(unit):
         metric.sync_on_compute = False
-        metric._to_sync = False
+        set_sync_requested(metric, False)
     return unit
 
 
@@ -333,8 +341,9 @@ def _drop_metric_keys(store: nn.Module, incompatible_keys: Any) -> None:
 
 
 def _keep_full_precision(metric: Metric) -> None:
-    for name, default in metric._defaults.items():
-        metric._defaults[name] = upcast_low_precision(default)
+    defaults = state_defaults(metric)
+    for name, default in defaults.items():
+        defaults[name] = upcast_low_precision(default)
         setattr(metric, name, upcast_low_precision(getattr(metric, name)))
-    if metric._dtype in _LOW_PRECISION:
-        metric._dtype = torch.float32
+    if dtype_of(metric) in _LOW_PRECISION:
+        set_dtype(metric, torch.float32)

@@ -21,13 +21,14 @@ from torch import Tensor
 from torch.nn import ModuleDict
 from torchmetrics import MetricCollection
 
+from lightning_metrics_base._lightning_internals import epoch_end_step, hparams_initial, should_update_logs
 from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts
 from lightning_metrics_base.best import BestTracker
 from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES
-from lightning_metrics_base.config import STAGES, MetricsConfig, check_options
+from lightning_metrics_base.config import STAGES, MetricsConfig, check_options, plain_hparams
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
-from lightning_metrics_base.figures import figure_notices, log_figure
-from lightning_metrics_base.hook_table import HookTable, install_hooks, keep_work
+from lightning_metrics_base.figures import FigureSender
+from lightning_metrics_base.kept_hooks import keep_work, module_work
 from lightning_metrics_base.metric_store import MetricStore
 from lightning_metrics_base.naming import LOSS, Namer, name_epoch_values, name_step_values, reserve_names
 from lightning_metrics_base.padding import PaddingWarnings
@@ -37,7 +38,29 @@ from lightning_metrics_base.sync_advice import SilencedSyncAdvice
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
 
 StageMetrics = MetricCollection | ModuleDict
-_PROPERTIES = ("train_metrics", "val_metrics", "test_metrics", "best_values")
+_PROPERTIES = ("train_metrics", "val_metrics", "test_metrics", "best_values", "log_sep", "buffer_batches", "track_best")
+
+KEPT_HOOKS: tuple[str, ...] = (
+    "setup",
+    "teardown",
+    "on_train_epoch_start",
+    "on_validation_epoch_start",
+    "on_test_epoch_start",
+    "on_validation_batch_end",
+    "on_test_batch_end",
+    "on_train_epoch_end",
+    "on_validation_epoch_end",
+    "on_test_epoch_end",
+    "on_validation_end",
+    "on_test_end",
+    "on_train_end",
+    "on_save_checkpoint",
+    "on_load_checkpoint",
+)
+"""The hooks whose work no subclass disables: wherever a subclass's class chain or mixins override one
+(with or without ``super()``), the module's work runs first, exactly once per call."""
+
+_OWN_LOG = "a `self.log` call of your own"
 
 
 class MetricAwareModule(LightningModule, BatchHooks):
@@ -94,7 +117,16 @@ class MetricAwareModule(LightningModule, BatchHooks):
 
     # what TorchScript must skip (Lightning declares these lists unannotated)
     __jit_unused_properties__ = [*LightningModule.__jit_unused_properties__, *_PROPERTIES]  # noqa: RUF012
-    __jit_ignored_attributes__: ClassVar = ["_metric_store", "_best", "_names", "_padding", "_quiet", "epoch_metrics"]
+    __jit_ignored_attributes__: ClassVar = [
+        "_metric_store",
+        "_best",
+        "_names",
+        "_padding",
+        "_quiet",
+        "_figures",
+        "_hooks_in_progress",
+        "epoch_metrics",
+    ]
 
     buffer_bytes: int = DEFAULT_BUFFER_BYTES
     """The bound on buffered metric inputs per stage and dataloader (16 MiB); a subclass may change it."""
@@ -108,23 +140,41 @@ class MetricAwareModule(LightningModule, BatchHooks):
         log_sep: str = "/",
         prog_bar: Sequence[str] = (LOSS,),
         log_train_step: bool = False,
-        track_best: Sequence[str] = (),
-        log_figures: bool = True,
+        track_best: Sequence[str] | None = (),
+        log_figures: bool | Sequence[str] = True,
         outputs: Sequence[str] | None = None,
         buffer_batches: int = 16,
     ) -> None:
         super().__init__()
-        opts = check_options(metrics, stages, loss_fn, log_sep, outputs, buffer_batches, prog_bar, track_best)
-        self.loss_fn, self.log_sep, self.outputs = opts.loss_fn, opts.log_sep, opts.outputs
-        self.log_train_step, self.log_figures = bool(log_train_step), bool(log_figures)
-        self.buffer_batches, self.prog_bar, self.track_best = opts.buffer_batches, opts.prog_bar, opts.track_best
+        self._hooks_in_progress: set[str] = set()
+        opts = check_options(
+            metrics, stages, loss_fn, log_sep, outputs, buffer_batches, prog_bar, track_best, log_figures
+        )
+        self.loss_fn, self.outputs, self.log_train_step = opts.loss_fn, opts.outputs, bool(log_train_step)
+        self._log_sep, self._buffer_batches, self._track_best = opts.log_sep, opts.buffer_batches, opts.track_best
+        self.prog_bar, self.log_figures = opts.prog_bar, opts.log_figures
         self._metric_store = MetricStore(opts.collections, self.log_train_step, self.buffer_batches, self.buffer_bytes)
         self._metrics_in_prog_bar = bool(self.prog_bar - {LOSS})  # then per-step values go out every step
         self._namer = Namer(self.log_sep, outputs=self.outputs is not None)
         self._best = BestTracker.of(self.track_best, opts.addressed.get("val", {}))
         self._names = reserve_names(self._namer, opts.addressed, self.track_best, self.log_train_step)
         self.epoch_metrics: dict[str, Tensor] = {}
-        self._padding, self._quiet, self._figure_notices = PaddingWarnings(), SilencedSyncAdvice(), set[str]()
+        self._padding, self._quiet, self._figures = PaddingWarnings(), SilencedSyncAdvice(), FigureSender()
+
+    @property
+    def log_sep(self) -> str:
+        """The separator between stage and name (read-only: names are reserved at construction)."""
+        return self._log_sep
+
+    @property
+    def buffer_batches(self) -> int:
+        """How many batches are fed to the metrics in one update (read-only)."""
+        return self._buffer_batches
+
+    @property
+    def track_best(self) -> tuple[str, ...]:
+        """The names whose best validation value is logged (read-only)."""
+        return self._track_best
 
     @property
     def train_metrics(self) -> StageMetrics | None:
@@ -181,7 +231,97 @@ class MetricAwareModule(LightningModule, BatchHooks):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        keep_work(cls, _HOOK_WORK)  # an override of a hook in `_HOOK_WORK` runs the module's work first
+        keep_work(cls, MetricAwareModule, KEPT_HOOKS)
+
+    def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
+        """`LightningModule.log`, refusing a name that the module logs itself.
+
+        Raises:
+            ValueError: the module logs ``name`` itself (a metric's value, the loss, a best value);
+                two values under one name would leave one of them silently dropped.
+        """
+        self._names.claim(name, _OWN_LOG)
+        super().log(name, value, *args, **kwargs)
+
+    # ------------------------------------------------------------------ Lightning hooks
+
+    @module_work
+    def setup(self, stage: str) -> None:
+        """Called at the beginning of fit, validate, test or predict; a fit gives each figure notice again."""
+        if stage == "fit":
+            self._figures.forget_notices()
+
+    @module_work
+    def teardown(self, stage: str) -> None:
+        """Called at the end of fit, validate, test or predict; lets Lightning's sync advice show again."""
+        self._quiet.restore()
+
+    @module_work
+    def on_train_epoch_start(self) -> None:
+        """Called when the train epoch begins; starts its metrics afresh."""
+        self._start_epoch("train")
+
+    @module_work
+    def on_validation_epoch_start(self) -> None:
+        """Called when validation begins; starts its metrics afresh."""
+        self._start_epoch("val")
+
+    @module_work
+    def on_test_epoch_start(self) -> None:
+        """Called when the test epoch begins; starts its metrics afresh."""
+        self._start_epoch("test")
+
+    @module_work
+    def on_validation_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Called after a validation batch; logs a dataloader's values after its last batch when there are several."""
+        self._end_batch("val", batch_idx, dataloader_idx)
+
+    @module_work
+    def on_test_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Called after a test batch; logs a dataloader's values after its last batch when there are several."""
+        self._end_batch("test", batch_idx, dataloader_idx)
+
+    @module_work
+    def on_train_epoch_end(self) -> None:
+        """Called when the train epoch ends; computes and logs its values."""
+        self._end_epoch("train")
+
+    @module_work
+    def on_validation_epoch_end(self) -> None:
+        """Called when validation ends; computes and logs its values."""
+        self._end_epoch("val")
+
+    @module_work
+    def on_test_epoch_end(self) -> None:
+        """Called when the test epoch ends; computes and logs its values."""
+        self._end_epoch("test")
+
+    @module_work
+    def on_validation_end(self) -> None:
+        """Called after Lightning logged validation; frees its state."""
+        self._metric_store.reset("val")
+
+    @module_work
+    def on_test_end(self) -> None:
+        """Called after Lightning logged the test; frees its state."""
+        self._metric_store.reset("test")
+
+    @module_work
+    def on_train_end(self) -> None:
+        """Called when training ends; frees the train state."""
+        self._metric_store.reset("train")
+
+    @module_work
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Called when saving a checkpoint; stores the best values in it."""
+        self._best.save_to(checkpoint)
+
+    @module_work
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Called when loading a checkpoint; restores the best values."""
+        self._best.load_from(checkpoint)
+
+    # ------------------------------------------------------------------ the rest of the public API
 
     def save_hyperparameters(self, *args: Any, frame: types.FrameType | None = None, **kwargs: Any) -> None:
         """Save ``__init__`` arguments as hyperparameters, with `Metric` objects written as ``class_path`` specs.
@@ -193,9 +333,9 @@ class MetricAwareModule(LightningModule, BatchHooks):
             current = inspect.currentframe()
             frame = current.f_back if current is not None else None
         super().save_hyperparameters(*args, frame=frame, **kwargs)
-        converted, messages = hparams_as_specs(self.hparams)
+        converted, messages = hparams_as_specs(plain_hparams(self.hparams))
         self.hparams.update(converted)
-        vars(self)["_hparams_initial"].update(copy.deepcopy(converted))  # what loggers and checkpoints save
+        hparams_initial(self).update(copy.deepcopy(converted))  # what loggers and checkpoints save
         for message in messages:
             warnings.warn(message, UserWarning, stacklevel=2)
 
@@ -215,7 +355,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         self._metric_store.add_loss(stage, dataloader_idx, losses, count)
         if stage == "train" and (LOSS in self.prog_bar or self._logs_this_step()):
             name, bar = self._namer.step(self._namer.loss("train")), LOSS in self.prog_bar
-            self.log(name, losses[LOSS].detach(), on_step=True, on_epoch=False, prog_bar=bar, batch_size=count)
+            self._log(name, losses[LOSS].detach(), on_step=True, on_epoch=False, prog_bar=bar, batch_size=count)
         self._update(stage, preds, target, dataloader_idx)
         return losses[LOSS]
 
@@ -226,14 +366,14 @@ class MetricAwareModule(LightningModule, BatchHooks):
         step_values = stage == "train" and self.log_train_step and self._logs_this_step(prog_bar=True)
         values = self._metric_store.update(stage, dataloader_idx, preds, target, step_values)
         for name, scalar, source in name_step_values(self._namer, self._names, values or {}):
-            self.log(name, scalar, on_step=True, on_epoch=False, prog_bar=source in self.prog_bar)
+            self._log(name, scalar, on_step=True, on_epoch=False, prog_bar=source in self.prog_bar)
 
     def _logs_this_step(self, prog_bar: bool = False) -> bool:
         # A per-step value costs a `self.log` (and for metrics a compute); do it only when the progress
         # bar shows it or a logger receives it (Lightning sends step values every `log_every_n_steps`).
         if (prog_bar and self._metrics_in_prog_bar) or self._trainer is None:
             return True
-        return bool(getattr(getattr(self._trainer, "_logger_connector", None), "should_update_logs", True))
+        return should_update_logs(self._trainer)
 
     def _start_epoch(self, stage: str) -> None:
         self._metric_store.reset(stage)
@@ -273,57 +413,35 @@ class MetricAwareModule(LightningModule, BatchHooks):
         )
         self.epoch_metrics.update(named.kept)
         for tag, metric, result in named.figures:
-            self._send_figure(tag, metric, result)
+            self._send_figure(stage, tag, metric, result)
         scalars = [(name, value, source in self.prog_bar) for name, value, source in named.scalars]
-        if stage == "val" and trainer is not None and not trainer.sanity_checking:
-            best = self._best.offer(self._namer, values.losses, values.metrics, dataloader_idx, several)
-            scalars += [(name, value, False) for name, value in best]
+        if stage == "val":
+            self._best.check(values.losses, values.metrics)
+            if self._counts_for_best():
+                best = self._best.offer(self._namer, values.losses, values.metrics, dataloader_idx, several)
+                scalars += [(name, value, False) for name, value in best]
         quiet = torch.distributed.is_available() and torch.distributed.is_initialized()
         for name, value, prog_bar in scalars:
             shown = self._namer.with_dataloader(name, dataloader_idx, several)  # as Lightning shows it
             if quiet:
                 self._quiet.silence(shown)
             logged = name if in_step else shown  # during a batch, Lightning adds the suffix itself
-            self.log(logged, value, on_epoch=True, batch_size=1, prog_bar=prog_bar, add_dataloader_idx=in_step)
+            self._log(logged, value, on_epoch=True, batch_size=1, prog_bar=prog_bar, add_dataloader_idx=in_step)
 
-    def _send_figure(self, tag: str, metric: Any, value: Any) -> None:
+    def _counts_for_best(self) -> bool:
+        # Only fitting counts: the sanity check and `trainer.validate()` never change a best value.
         trainer = self._trainer
-        if not self.log_figures or trainer is None or trainer.sanity_checking or not trainer.is_global_zero:
+        return trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking
+
+    def _log(self, name: str, value: Tensor, **kwargs: Any) -> None:
+        # the module's own values: the names were claimed for it, so `log`'s refusal does not apply
+        LightningModule.log(self, name, value, **kwargs)
+
+    def _send_figure(self, stage: str, tag: str, metric: Any, value: Any) -> None:
+        trainer = self._trainer
+        if stage not in self.log_figures or trainer is None or trainer.sanity_checking or not trainer.is_global_zero:
             return
-        for notice in figure_notices(trainer.loggers, tag, self._figure_notices):
+        for notice in self._figures.notices(trainer.loggers, tag):
             rank_zero_warn(notice, category=UserWarning)
-        # at the step Lightning logs epoch-end scalars at
-        log_figure(trainer.loggers, tag, metric, value, trainer.fit_loop.epoch_loop._batches_that_stepped)
-
-
-# The Lightning hooks the module works in: its work there, and the hook's docstring. A subclass's override
-# of one runs this work first, with or without `super()` (the work is idempotent: `super()` is fine too).
-_HOOK_WORK: HookTable = {
-    "setup": (lambda m, stage: m._figure_notices.clear(), "Called at the beginning of fit, validate, test or predict."),
-    "teardown": (lambda m, stage: m._quiet.restore(), "Called at the end; lets Lightning's sync advice show again."),
-    "on_train_epoch_start": (lambda m: m._start_epoch("train"), "Called when the train epoch begins; resets it."),
-    "on_validation_epoch_start": (lambda m: m._start_epoch("val"), "Called when validation begins; resets it."),
-    "on_test_epoch_start": (lambda m: m._start_epoch("test"), "Called when the test epoch begins; resets it."),
-    "on_validation_batch_end": (
-        lambda m, outputs, batch, batch_idx, dataloader_idx=0: m._end_batch("val", batch_idx, dataloader_idx),
-        "Called after a validation batch; logs a dataloader's values after its last batch when there are several.",
-    ),
-    "on_test_batch_end": (
-        lambda m, outputs, batch, batch_idx, dataloader_idx=0: m._end_batch("test", batch_idx, dataloader_idx),
-        "Called after a test batch; logs a dataloader's values after its last batch when there are several.",
-    ),
-    "on_train_epoch_end": (lambda m: m._end_epoch("train"), "Called when the train epoch ends; logs its values."),
-    "on_validation_epoch_end": (lambda m: m._end_epoch("val"), "Called when validation ends; logs its values."),
-    "on_test_epoch_end": (lambda m: m._end_epoch("test"), "Called when the test epoch ends; logs its values."),
-    "on_validation_end": (
-        lambda m: m._metric_store.reset("val"),
-        "Called after Lightning logged validation; frees it.",
-    ),
-    "on_test_end": (lambda m: m._metric_store.reset("test"), "Called after Lightning logged the test; frees it."),
-    "on_train_end": (lambda m: m._metric_store.reset("train"), "Called when training ends; frees the train state."),
-    "on_save_checkpoint": (lambda m, checkpoint: m._best.save_to(checkpoint), "Stores the best values in it."),
-    "on_load_checkpoint": (lambda m, checkpoint: m._best.load_from(checkpoint), "Restores the best values."),
-}
-
-
-install_hooks(MetricAwareModule, _HOOK_WORK)
+        # at the step Lightning logs this epoch's scalars at
+        self._figures.send(trainer.loggers, tag, metric, value, epoch_end_step(trainer, stage), trainer.current_epoch)

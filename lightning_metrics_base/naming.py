@@ -4,9 +4,8 @@
 suffix); `flatten_result` turns one computed result into loggable scalars; `NameRegistry` refuses a
 name that two different sources would produce, naming both.
 
-torchmetrics private API relied on: ``ClasswiseWrapper._convert_output`` (its result's keys, read at
-construction; without it those names are checked at the first epoch end). ``tests/test_naming.py``
-checks the names it gives against the wrapper's computed result.
+A ``ClasswiseWrapper``'s result keys are read at construction through ``_torchmetrics_internals``
+(without them those names are checked at the first epoch end).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.wrappers import ClasswiseWrapper
 
+from lightning_metrics_base._torchmetrics_internals import classwise_keys
 from lightning_metrics_base.figures import wants_figure
 
 LOSS = "loss"
@@ -185,12 +185,9 @@ def expected_names(name: str, metric: Metric, sep: str) -> list[str]:
                 names += [f"{name}{sep}{task}{sep}{key}" for key in task_metric.keys(keep_base=False)]
         return names
     if isinstance(metric, ClasswiseWrapper):
-        # the wrapper's own mapping of a per-class result to its keys (torchmetrics' `_convert_output`)
-        convert = getattr(metric, "_convert_output", None)
         count = len(metric.labels) if metric.labels is not None else _per_class_count(metric.metric)
-        if callable(convert) and count is not None:
-            return [f"{name}{sep}{key}" for key in convert(torch.zeros(count))]
-        return [name]
+        keys = classwise_keys(metric, count) if count is not None else None
+        return [name] if keys is None else [f"{name}{sep}{key}" for key in keys]
     count = _per_class_count(metric)
     return [name] if count is None else [f"{name}{sep}{index}" for index in range(count)]
 

@@ -19,6 +19,8 @@ import torch
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.wrappers import MetricTracker
 
+from lightning_metrics_base._torchmetrics_internals import state_defaults
+
 # torchmetrics subpackages searched, in order, for a bare class name such as "MulticlassAccuracy".
 _TORCHMETRICS_SUBPACKAGES = (
     "classification",
@@ -171,7 +173,7 @@ def _stored_argument(metric: Metric, name: str) -> Any:
     # same name, or as a private attribute `_name`.
     for key in (name, f"_{name}"):
         for store in (vars(metric), metric._modules, metric._buffers):
-            if key in store and key not in metric._defaults:
+            if key in store and key not in state_defaults(metric):
                 return store[key]
     return _UNRECOVERABLE
 

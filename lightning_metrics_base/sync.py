@@ -9,11 +9,7 @@ A metric with child metrics (torchmetrics' wrappers) delegates its compute to it
 sync themselves; such a metric, and any group holding one, is computed the plain way so that no
 state is ever gathered twice.
 
-torchmetrics private APIs relied on (stable through torchmetrics 1.x; each is exercised by
-``tests/test_sync.py``):
-
-- ``MetricCollection._groups``, ``_groups_checked`` and ``_compute_groups_create_state_ref()``
-- ``Metric._to_sync``, ``Metric._is_synced``, ``Metric._defaults``
+The torchmetrics internals this relies on are behind ``_torchmetrics_internals.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +18,15 @@ from collections.abc import Callable
 from typing import Any
 
 from torchmetrics import Metric, MetricCollection
+
+from lightning_metrics_base._torchmetrics_internals import (
+    compute_groups,
+    is_synced,
+    relink_group_states,
+    set_sync_requested,
+    state_defaults,
+    sync_requested,
+)
 
 ComputeErrorFactory = Callable[[str, Exception], Exception]
 
@@ -51,7 +56,7 @@ def compute_collection(
     names = {base: str(full) for base, full in zip(metrics, collection.keys(keep_base=False), strict=True)}
     results: dict[str, tuple[Any, Metric]] = {}
     try:
-        for group in group_names(collection):
+        for group in compute_groups(collection):
             leader = metrics[group[0]]
             synced = _gather_state(leader) if all(_is_leaf(metrics[name]) for name in group) else None
             for name in group:
@@ -63,8 +68,7 @@ def compute_collection(
                     raise on_error(names[name], err) from err
                 results[names[name]] = (value, metrics[name])
     finally:
-        if collection._groups_checked:
-            collection._compute_groups_create_state_ref()
+        relink_group_states(collection)
     return {names[name]: results[names[name]] for name in metrics}
 
 
@@ -84,45 +88,31 @@ def _is_leaf(metric: Metric) -> bool:
     return not has_children(metric)
 
 
-def group_names(collection: MetricCollection) -> list[list[str]]:
-    """The collection's compute groups by metric name; a metric in none (or before they form) is its own group.
-
-    Examples:
-        >>> from torchmetrics.classification import MulticlassAccuracy, MulticlassRecall
-        >>> collection = MetricCollection({"acc": MulticlassAccuracy(3), "recall": MulticlassRecall(3)})
-        >>> group_names(collection)
-        [['acc'], ['recall']]
-    """
-    groups = [list(group) for group in collection._groups.values()] if collection._groups_checked else []
-    grouped = {name for group in groups for name in group}
-    return groups + [[str(name)] for name in collection.keys(keep_base=True) if name not in grouped]
-
-
 def _gather_state(leader: Metric) -> dict[str, Any] | None:
     # The synced state of a group, or None when there is nothing to sync (one process, or a metric
     # built with sync_on_compute=False): then every member computes the plain way.
     leader.sync(
         dist_sync_fn=leader.dist_sync_fn,
         process_group=leader.process_group,
-        should_sync=leader._to_sync,
+        should_sync=sync_requested(leader),
         distributed_available=leader.distributed_available_fn,
     )
-    if not leader._is_synced:
+    if not is_synced(leader):
         return None
-    synced = {name: getattr(leader, name) for name in leader._defaults}
+    synced = {name: getattr(leader, name) for name in state_defaults(leader)}
     leader.unsync()
     return synced
 
 
 def _compute_from(metric: Metric, synced: dict[str, Any]) -> Any:
     local = {name: getattr(metric, name) for name in synced}
-    to_sync = metric._to_sync
+    to_sync = sync_requested(metric)
     try:
         for name, value in synced.items():
             setattr(metric, name, value)
-        metric._to_sync = False
+        set_sync_requested(metric, False)
         return metric.compute()
     finally:
-        metric._to_sync = to_sync
+        set_sync_requested(metric, to_sync)
         for name, value in local.items():
             setattr(metric, name, value)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightning_metrics_base._lightning_internals import sync_advice_cache as advice_cache
+
 
 def sync_advice(name: str) -> str:
     """Lightning's advice for the epoch value ``name`` logged without ``sync_dist=True``, word for word.
@@ -28,16 +30,6 @@ def sync_advice(name: str) -> str:
         f"It is recommended to use `self.log({name!r}, ..., sync_dist=True)`"
         " when logging on epoch level in distributed setting to accumulate the metric across devices."
     )
-
-
-def advice_cache() -> set[str] | None:
-    """The set in which Lightning keeps the advice it has said (``None`` if it keeps none where expected)."""
-    try:
-        from lightning.pytorch.trainer.connectors.logger_connector import result
-    except ImportError:  # pragma: no cover - lightning is a dependency
-        return None
-    cache = getattr(result, "warning_cache", None)
-    return cache if isinstance(cache, set) else None
 
 
 class SilencedSyncAdvice:

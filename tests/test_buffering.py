@@ -116,9 +116,9 @@ class TestUpdateCalls:
         model = CountsUpdates()
         data = classification_data(40 * 8, seed=504)
         make_trainer().validate(model, loader(data, batch_size=8), verbose=False)
-        # 40 batches in buffers of 16, 16 and 8
-        assert model.counts == {"acc": 3, "wrapped": 40}  # a wrapper is updated every batch
-        # the first feed formed the compute groups, as a collection's first update does
+        # 40 batches: the first fed directly (bad data fails at once), then buffers of 16, 16 and 7
+        assert model.counts == {"acc": 4, "wrapped": 40}  # a wrapper is updated every batch
+        # the compute groups come from the settings: accuracy and F1 share one update from the first batch
         assert ["acc", "f1"] in model.groups and model.shared
 
     def test_buffer_batches_one_turns_it_off(self) -> None:
@@ -132,7 +132,7 @@ class TestUpdateCalls:
 
         model = SmallBuffers()
         make_trainer().validate(model, loader(classification_data(80, seed=506), batch_size=8), verbose=False)
-        assert model.counts["acc"] == 5  # five buffers of two batches
+        assert model.counts["acc"] == 6  # the first batch directly, then four buffers of two and the last batch
         assert float(model.epoch_metrics["val/acc"]) == pytest.approx(
             full_data_accuracy(model, classification_data(80, seed=506)), abs=1e-6
         )

@@ -25,12 +25,13 @@ class TestMetricStore:
 
     def test_read_feeds_the_buffered_batches_first(self) -> None:
         store = MetricStore({"val": MetricCollection({"mae": MeanAbsoluteError()})}, buffer_batches=4)
-        store.update("val", 0, torch.ones(3), torch.zeros(3))
+        store.update("val", 0, torch.ones(3), torch.zeros(3))  # the first batch is fed at once
+        store.update("val", 0, 3 * torch.ones(3), torch.zeros(3))
         buffered = store.get("val", 0)
-        assert buffered is not None and buffered["mae"].update_count == 0  # still in the buffer
+        assert buffered is not None and buffered["mae"].update_count == 1  # the second is still in the buffer
         read = store.read("val")
-        assert read is buffered and read["mae"].update_count == 1
-        assert float(read["mae"].compute()) == 1.0
+        assert read is buffered and read["mae"].update_count == 2
+        assert float(read["mae"].compute()) == 2.0
 
     def test_state_dict_is_empty_and_loading_ignores_metric_keys(self) -> None:
         store = MetricStore({"val": MetricCollection({"mean": MeanMetric()})})

@@ -1,0 +1,61 @@
+"""Every private name of Lightning the package relies on, behind one small function each.
+
+When a Lightning release moves one of them, this is the file to change; ``tests/test_internals.py``
+checks each function against the installed Lightning (CI runs it at the lowest and latest versions
+that ``pyproject.toml`` declares). No other file of the package touches a private Lightning name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def should_update_logs(trainer: Any) -> bool:
+    """Whether Lightning sends per-step values to the loggers at this step (every ``log_every_n_steps``).
+
+    Relies on ``trainer._logger_connector.should_update_logs`` (Lightning 2.0 and later); ``True``
+    where it is missing, so a per-step value is logged rather than lost.
+    """
+    return bool(getattr(getattr(trainer, "_logger_connector", None), "should_update_logs", True))
+
+
+def batches_that_stepped(trainer: Any) -> int:
+    """The step at which Lightning logs values now: the count of optimizer steps taken in the fit so far.
+
+    Relies on ``trainer.fit_loop.epoch_loop._batches_that_stepped`` (Lightning 1.6 and later), which the
+    logger connector uses as the step of logged metrics.
+    """
+    return int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+
+
+def epoch_end_step(trainer: Any, stage: str) -> int:
+    """The step at which Lightning logs the epoch-end values of ``stage``.
+
+    The train epoch's values are logged one step back (Lightning decrements ``_batches_that_stepped``
+    around ``update_train_epoch_metrics`` in ``FitLoop.on_advance_end``, Lightning 1.6 and later), the
+    evaluation stages' at `batches_that_stepped`.
+    """
+    step = batches_that_stepped(trainer)
+    return max(step - 1, 0) if stage == "train" else step
+
+
+def hparams_initial(module: Any) -> dict[str, Any]:
+    """The dict of hyperparameters that loggers and checkpoints save (``LightningModule._hparams_initial``).
+
+    Lightning 1.x and 2.x keep it as an attribute set by ``save_hyperparameters``.
+    """
+    return vars(module)["_hparams_initial"]  # type: ignore[no-any-return]
+
+
+def sync_advice_cache() -> set[str] | None:
+    """The set in which Lightning keeps the ``sync_dist`` advice it has said once, or ``None``.
+
+    Relies on ``lightning.pytorch.trainer.connectors.logger_connector.result.warning_cache`` (a
+    ``WarningCache``, a ``set`` subclass, Lightning 2.0 and later).
+    """
+    try:
+        from lightning.pytorch.trainer.connectors.logger_connector import result
+    except ImportError:  # pragma: no cover - lightning is a dependency
+        return None
+    cache = getattr(result, "warning_cache", None)
+    return cache if isinstance(cache, set) else None
