@@ -333,9 +333,11 @@ class MetricAwareModule(LightningModule, BatchHooks):
             current = inspect.currentframe()
             frame = current.f_back if current is not None else None
         super().save_hyperparameters(*args, frame=frame, **kwargs)
-        converted, messages = hparams_as_specs(plain_hparams(self.hparams))
-        self.hparams.update(converted)
-        hparams_initial(self).update(copy.deepcopy(converted))  # what loggers and checkpoints save
+        plain = plain_hparams(self.hparams)  # Hydra's containers without `_convert_` become plain ones
+        converted, messages = hparams_as_specs(plain)
+        plain.update(converted)
+        self.hparams.update(plain)
+        hparams_initial(self).update(copy.deepcopy(plain))  # what loggers and checkpoints save
         for message in messages:
             warnings.warn(message, UserWarning, stacklevel=2)
 

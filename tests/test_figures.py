@@ -40,7 +40,8 @@ def test_without_matplotlib_nothing_breaks(tmp_path: Path, monkeypatch: pytest.M
     for name in [name for name in sys.modules if name == "matplotlib" or name.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
-    events = fit_with_tensorboard(tmp_path)
+    with pytest.warns(UserWarning, match=r"matplotlib is not installed, so val/confmat .* `pip install matplotlib`"):
+        events = fit_with_tensorboard(tmp_path)
     assert events.Tags()["images"] == []
     assert "val/acc" in events.Tags()["scalars"]
 
@@ -54,17 +55,30 @@ def figure_metrics() -> dict[str, Any]:
 
 def test_figures_land_at_the_step_of_their_epoch_scalars(tmp_path: Path) -> None:
     logger = TensorBoardLogger(tmp_path, name="steps")
-    model = Classifier({"val": figure_metrics(), "test": figure_metrics()})
+    model = Classifier({"train": figure_metrics(), "val": figure_metrics(), "test": figure_metrics()})
     data = loader(classification_data(100, seed=72), batch_size=32)
     trainer = make_trainer(max_epochs=2, logger=logger)
     trainer.fit(model, data, data)
     trainer.test(model, data, verbose=False)
     events = EventAccumulator(str(Path(logger.log_dir)), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
-    for stage in ("val", "test"):
+    for stage in ("train", "val", "test"):
         figure_steps = [image.step for image in events.Images(f"{stage}/confmat")]
         scalar_steps = [scalar.step for scalar in events.Scalars(f"{stage}/acc")]
-        assert figure_steps == scalar_steps and len(figure_steps) == (2 if stage == "val" else 1)
+        assert figure_steps == scalar_steps and len(figure_steps) == (1 if stage == "test" else 2)
+
+
+def test_log_figures_takes_the_stages_to_draw_for(tmp_path: Path) -> None:
+    logger = TensorBoardLogger(tmp_path, name="stages")
+    model = Classifier({"train": figure_metrics(), "val": figure_metrics()}, log_figures=("val",))
+    data = loader(classification_data(100, seed=75), batch_size=32)
+    make_trainer(max_epochs=2, logger=logger).fit(model, data, data)
+    events = EventAccumulator(str(Path(logger.log_dir)), size_guidance={"images": 0})
+    events.Reload()
+    assert events.Tags()["images"] == ["val/confmat"]
+    assert model.epoch_metrics["train/confmat"].shape == (NUM_CLASSES, NUM_CLASSES)  # still kept
+    with pytest.raises(ValueError, match=r"log_figures: unknown stage 'valid'"):
+        Classifier(log_figures=("valid",))
 
 
 def test_figures_reach_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,6 +96,19 @@ def test_figures_reach_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert sorted(point.step for point in history) == steps  # the steps of the two validation epochs' scalars
 
 
+def test_two_test_runs_at_one_step_keep_both_figures_in_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    logger = MLFlowLogger(experiment_name="tests", tracking_uri=f"file:{tmp_path / 'mlruns'}")
+    model = Classifier({"test": figure_metrics()})
+    trainer = make_trainer(logger=logger)
+    for seed in (76, 77):
+        trainer.test(model, loader(classification_data(64, seed=seed), batch_size=32), verbose=False)
+    artifacts = sorted(item.path for item in logger.experiment.list_artifacts(logger.run_id, "figures"))
+    assert artifacts == ["figures/test_confmat_step_0.png", "figures/test_confmat_step_0_2.png"]
+
+
 def test_a_logger_that_cannot_take_figures_gets_one_notice_per_fit(tmp_path: Path) -> None:
     logger = CSVLogger(tmp_path)
     data = loader(classification_data(100, seed=74), batch_size=32)
@@ -90,3 +117,23 @@ def test_a_logger_that_cannot_take_figures_gets_one_notice_per_fit(tmp_path: Pat
         with pytest.warns(UserWarning, match="CSVLogger cannot take figures: val/confmat") as record:
             make_trainer(max_epochs=3, logger=logger).fit(model, data, data)
         assert sum("cannot take figures" in str(warning.message) for warning in record) == 1
+
+
+def test_fit_then_test_gives_the_notice_once(tmp_path: Path) -> None:
+    data = loader(classification_data(100, seed=78), batch_size=32)
+    model = Classifier({"val": figure_metrics(), "test": figure_metrics()})
+    trainer = make_trainer(logger=CSVLogger(tmp_path))
+    with pytest.warns(UserWarning) as record:
+        trainer.fit(model, data, data)
+        trainer.test(model, data, verbose=False)
+    notices = [str(warning.message) for warning in record if "cannot take figures" in str(warning.message)]
+    assert len(notices) == 1 and "add a TensorBoard or MLflow logger" in notices[0]
+
+
+def test_the_notice_names_a_remedy_that_applies(tmp_path: Path) -> None:
+    data = loader(classification_data(100, seed=79), batch_size=32)
+    loggers = [CSVLogger(tmp_path), TensorBoardLogger(tmp_path, name="tb")]
+    with pytest.warns(UserWarning) as record:
+        make_trainer(logger=loggers).fit(Classifier({"val": figure_metrics()}), data, data)
+    notices = [str(warning.message) for warning in record if "cannot take figures" in str(warning.message)]
+    assert len(notices) == 1 and "they go to TensorBoardLogger" in notices[0] and "add a" not in notices[0]
