@@ -4,23 +4,14 @@ Subclass `MetricAwareModule` instead of `lightning.LightningModule`, declare met
 every metric is updated, computed over the whole epoch, logged, synced and reset for you.
 """
 
-from lightning_metrics_base.config import STAGES, build_metrics
+from importlib.metadata import PackageNotFoundError, version
+
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
-from lightning_metrics_base.metric_store import MetricStore
 from lightning_metrics_base.module import MetricAwareModule
-from lightning_metrics_base.naming import flatten_result
-from lightning_metrics_base.specs import instantiate_spec, is_spec
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("lightning-metrics-base")
+except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
+    __version__ = "0.0.0"
 
-__all__ = [
-    "STAGES",
-    "MetricAwareModule",
-    "MetricComputeError",
-    "MetricStore",
-    "MetricUpdateError",
-    "build_metrics",
-    "flatten_result",
-    "instantiate_spec",
-    "is_spec",
-]
+__all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]

@@ -278,11 +278,19 @@ def plot_curves(metrics_csv: Path, out: Path) -> Path:
                 values = {key: float(value) for key, value in row.items() if value and key not in ("epoch", "step")}
                 per_epoch.setdefault(int(row["epoch"]), {}).update(values)
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, names in zip(axes, (("train/loss", "val/loss"), ("train/acc", "val/acc", "val/f1")), strict=True):
+    panels = (("train/loss", "val/loss"), ("train/acc", "val/acc", "val/f1"))
+    linestyles, markers = {"train": "-", "val": "--"}, {"loss": "o", "acc": "s", "f1": "^"}
+    for axis, names, ylabel in zip(axes, panels, ("cross-entropy loss", "metric value"), strict=True):
+        plotted: set[int] = set()
         for name in names:
             epochs = [epoch for epoch in sorted(per_epoch) if name in per_epoch[epoch]]
-            axis.plot(epochs, [per_epoch[epoch][name] for epoch in epochs], marker="o", label=name)
+            stage, metric = name.split("/", 1)
+            points = [per_epoch[epoch][name] for epoch in epochs]
+            axis.plot(epochs, points, linestyle=linestyles[stage], marker=markers[metric], label=name)
+            plotted.update(epochs)
+        axis.set_xticks(sorted(plotted))
         axis.set_xlabel("epoch")
+        axis.set_ylabel(ylabel)
         axis.legend()
         axis.grid(alpha=0.3)
     figure.suptitle("Epoch values, each over the whole epoch's data")
@@ -294,12 +302,25 @@ def plot_curves(metrics_csv: Path, out: Path) -> Path:
 
 
 def plot_confusion_matrix(model: DigitsClassifier, out: Path) -> Path:
-    """Draw the test confusion matrix with the metric's own ``plot()``."""
+    """Draw the test confusion matrix: counts in each cell, a colour bar, the classes on both axes."""
     plt = _pyplot()
-
-    metric = MulticlassConfusionMatrix(num_classes=NUM_CLASSES)
-    figure, _ = metric.plot(model.epoch_metrics["test/confmat"])
-    figure.suptitle("Test confusion matrix")
+    matrix = model.epoch_metrics["test/confmat"].long()
+    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    image = axis.imshow(matrix.numpy(), cmap="Blues")
+    figure.colorbar(image, ax=axis, label="samples")
+    ticks = list(range(NUM_CLASSES))
+    axis.set_xticks(ticks, [str(tick) for tick in ticks], rotation=0)
+    axis.set_yticks(ticks, [str(tick) for tick in ticks])
+    axis.set_xlabel("predicted digit")
+    axis.set_ylabel("true digit")
+    threshold = float(matrix.max()) / 2
+    for row in ticks:
+        for column in ticks:
+            count = int(matrix[row, column])
+            colour = "white" if count > threshold else "black"
+            axis.text(column, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+    axis.set_title("Test confusion matrix (counts over the whole test set)")
+    figure.tight_layout()
     path = out / "confusion_matrix.png"
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -24,13 +24,12 @@ from torchmetrics import MetricCollection
 from lightning_metrics_base._lightning_internals import epoch_end_step, hparams_initial, should_update_logs
 from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts
 from lightning_metrics_base.best import BestTracker
-from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES
 from lightning_metrics_base.config import STAGES, MetricsConfig, check_options, plain_hparams
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.figures import FigureSender
 from lightning_metrics_base.kept_hooks import keep_work, module_work
 from lightning_metrics_base.metric_store import MetricStore
-from lightning_metrics_base.naming import LOSS, Namer, name_epoch_values, name_step_values, reserve_names
+from lightning_metrics_base.naming import LOSS, LoggedNames, Namer, name_epoch_values, name_step_values, reserve_names
 from lightning_metrics_base.padding import PaddingWarnings
 from lightning_metrics_base.specs import hparams_as_specs
 from lightning_metrics_base.sync_advice import SilencedSyncAdvice
@@ -60,38 +59,44 @@ KEPT_HOOKS: tuple[str, ...] = (
 """The hooks whose work no subclass disables: wherever a subclass's class chain or mixins override one
 (with or without ``super()``), the module's work runs first, exactly once per call."""
 
-_OWN_LOG = "a `self.log` call of your own"
-
 
 class MetricAwareModule(LightningModule, BatchHooks):
     """A `LightningModule` that updates, computes, logs, syncs and resets its metrics for you.
 
-    A subclass writes ``forward`` and passes ``loss_fn`` or overrides ``compute_loss`` (and may override
-    ``unpack_batch``, ``metric_inputs``, ``count_samples``). It gets the steps, metrics per stage and
-    dataloader logged once per epoch over every sample of every process, and ``epoch_metrics``. Epoch
-    and checkpoint hooks it overrides need no ``super()``: the module's work runs first.
+    A subclass writes `forward` and passes `loss_fn` or overrides `compute_loss` (and may override
+    `unpack_batch`, `metric_inputs`, `count_samples`). It must not override the steps' metric work or
+    call `self.log` with a name the module logs. It gets the steps, metrics per stage and dataloader
+    logged once per epoch over every sample of every process, and `epoch_metrics`. Epoch and
+    checkpoint hooks it overrides (in the class, a parent or a mixin) need no `super()`: the module's
+    work runs first, once per call.
 
     Args:
-        metrics: ``{name: Metric or spec}`` or a ``MetricCollection`` (copied for each of ``stages``),
-            per stage ``{"val": {...}, ...}``, or ``None``; a spec is ``{"class_path": ..., "init_args":
-            {...}}`` or ``{"_target_": ..., **kwargs}``, a bare class name is looked up in torchmetrics.
-        loss_fn: ``(preds, target) -> loss``, used by the default ``compute_loss``.
+        metrics: `{name: Metric or spec}` or a `MetricCollection` (copied for each of `stages`),
+            per stage `{"val": {...}, ...}`, or `None`; a spec is `{"class_path": ..., "init_args":
+            {...}}` or `{"_target_": ..., **kwargs}`, a bare class name is looked up in torchmetrics.
+        loss_fn: `(preds, target) -> loss`, used by the default `compute_loss`.
         stages: the stages a flat dict or collection applies to.
-        log_sep: separator between stage and name (``"/"`` gives ``val/acc``).
-        prog_bar: metric names (and/or ``"loss"``) shown in the progress bar.
-        log_train_step: also log per-step train values as ``train/{name}_step``.
-        track_best: metric names (or ``"loss"``) whose best validation value is logged as ``val/{name}_best``.
-        log_figures: send results of 2+ dimensions, drawn by the metric's ``plot()``, to loggers that take figures.
-        outputs: the output names of a multi-output model; ``metrics`` is then declared per output and
-            names read ``val/cls/acc`` (see Multi-output models).
+        log_sep: separator between stage and name (`"/"` gives `val/acc`).
+        prog_bar: metric names (and/or `"loss"`) shown in the progress bar.
+        log_train_step: also log per-step train values as `train/{name}_step`.
+        track_best: metric names (or `"loss"`) whose best validation value is logged as `val/{name}_best`
+            (only while fitting); `None` for none.
+        log_figures: draw results of 2+ dimensions with the metric's `plot()` and send them to loggers
+            that take figures: `True` for every stage, `False` for none, or the stages, e.g. `("val", "test")`.
+        outputs: the output names of a multi-output model; `metrics` is then declared per output and
+            names read `val/cls/acc` (see Multi-output models).
         buffer_batches: feed the inputs of up to this many batches in one update where that gives the same
-            values (see How logging works); ``1`` turns buffering off.
+            values (see How logging works); `1` turns buffering off.
+
+    Attributes:
+        epoch_metrics: full logged name to value (detached, on the CPU) of every value computed at the
+            latest epoch end of each stage, non-scalar ones included (`epoch_metrics["val/confmat"]`).
 
     Raises:
-        TypeError: a bad ``metrics`` container or value, or a bad option type.
-        ValueError: an unknown stage, a bad metric name, a ``prog_bar``/``track_best`` name that is
-            not a metric of the module, a ``track_best`` metric without a direction, two sources of
-            one logged name, or a metrics key that is neither an output nor a stage.
+        TypeError: a bad `metrics` container or value, or a bad option type.
+        ValueError: an unknown stage, a bad metric name, a `prog_bar`/`track_best` name that is
+            not a metric of the module, a `track_best` metric without a direction or with several
+            values, two sources of one logged name, or a metrics key that is neither an output nor a stage.
         ImportError: a spec whose class cannot be imported.
 
     Examples:
@@ -128,7 +133,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         "epoch_metrics",
     ]
 
-    buffer_bytes: int = DEFAULT_BUFFER_BYTES
+    buffer_bytes: int = 16 * 2**20
     """The bound on buffered metric inputs per stage and dataloader (16 MiB); a subclass may change it."""
 
     def __init__(
@@ -136,7 +141,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         metrics: MetricsConfig = None,
         *,
         loss_fn: Callable[[Any, Any], Any] | None = None,
-        stages: Sequence[str] = STAGES,
+        stages: Sequence[str] = ("train", "val", "test"),
         log_sep: str = "/",
         prog_bar: Sequence[str] = (LOSS,),
         log_train_step: bool = False,
@@ -158,6 +163,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         self._namer = Namer(self.log_sep, outputs=self.outputs is not None)
         self._best = BestTracker.of(self.track_best, opts.addressed.get("val", {}))
         self._names = reserve_names(self._namer, opts.addressed, self.track_best, self.log_train_step)
+        self._logged = LoggedNames()
         self.epoch_metrics: dict[str, Tensor] = {}
         self._padding, self._quiet, self._figures = PaddingWarnings(), SilencedSyncAdvice(), FigureSender()
 
@@ -234,13 +240,13 @@ class MetricAwareModule(LightningModule, BatchHooks):
         keep_work(cls, MetricAwareModule, KEPT_HOOKS)
 
     def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
-        """`LightningModule.log`, refusing a name that the module logs itself.
+        """`LightningModule.log`, refusing a name that the module logs itself in this run.
 
         Raises:
-            ValueError: the module logs ``name`` itself (a metric's value, the loss, a best value);
-                two values under one name would leave one of them silently dropped.
+            ValueError: the module logs ``name`` too (a metric's value, the loss, a best value): of two
+                values under one name, one would be lost without a word.
         """
-        self._names.claim(name, _OWN_LOG)
+        self._logged.by_user(name)
         super().log(name, value, *args, **kwargs)
 
     # ------------------------------------------------------------------ Lightning hooks
@@ -248,6 +254,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
     @module_work
     def setup(self, stage: str) -> None:
         """Called at the beginning of fit, validate, test or predict; a fit gives each figure notice again."""
+        self._logged.clear()
         if stage == "fit":
             self._figures.forget_notices()
 
@@ -357,7 +364,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         self._metric_store.add_loss(stage, dataloader_idx, losses, count)
         if stage == "train" and (LOSS in self.prog_bar or self._logs_this_step()):
             name, bar = self._namer.step(self._namer.loss("train")), LOSS in self.prog_bar
-            self._log(name, losses[LOSS].detach(), on_step=True, on_epoch=False, prog_bar=bar, batch_size=count)
+            self._log(name, LOSS, losses[LOSS].detach(), on_step=True, on_epoch=False, prog_bar=bar, batch_size=count)
         self._update(stage, preds, target, dataloader_idx)
         return losses[LOSS]
 
@@ -368,7 +375,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         step_values = stage == "train" and self.log_train_step and self._logs_this_step(prog_bar=True)
         values = self._metric_store.update(stage, dataloader_idx, preds, target, step_values)
         for name, scalar, source in name_step_values(self._namer, self._names, values or {}):
-            self._log(name, scalar, on_step=True, on_epoch=False, prog_bar=source in self.prog_bar)
+            self._log(name, source, scalar, on_step=True, on_epoch=False, prog_bar=source in self.prog_bar)
 
     def _logs_this_step(self, prog_bar: bool = False) -> bool:
         # A per-step value costs a `self.log` (and for metrics a compute); do it only when the progress
@@ -416,28 +423,38 @@ class MetricAwareModule(LightningModule, BatchHooks):
         self.epoch_metrics.update(named.kept)
         for tag, metric, result in named.figures:
             self._send_figure(stage, tag, metric, result)
-        scalars = [(name, value, source in self.prog_bar) for name, value, source in named.scalars]
+        scalars = list(named.scalars)
         if stage == "val":
             self._best.check(values.losses, values.metrics)
             if self._counts_for_best():
                 best = self._best.offer(self._namer, values.losses, values.metrics, dataloader_idx, several)
-                scalars += [(name, value, False) for name, value in best]
+                scalars += [(name, value, "track_best") for name, value in best]
         quiet = torch.distributed.is_available() and torch.distributed.is_initialized()
-        for name, value, prog_bar in scalars:
+        for name, value, source in scalars:
             shown = self._namer.with_dataloader(name, dataloader_idx, several)  # as Lightning shows it
             if quiet:
                 self._quiet.silence(shown)
             logged = name if in_step else shown  # during a batch, Lightning adds the suffix itself
-            self._log(logged, value, on_epoch=True, batch_size=1, prog_bar=prog_bar, add_dataloader_idx=in_step)
+            self._log(
+                name,
+                source,
+                value,
+                logged_as=logged,
+                on_epoch=True,
+                batch_size=1,
+                prog_bar=source in self.prog_bar,
+                add_dataloader_idx=in_step,
+            )
 
     def _counts_for_best(self) -> bool:
         # Only fitting counts: the sanity check and `trainer.validate()` never change a best value.
         trainer = self._trainer
         return trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking
 
-    def _log(self, name: str, value: Tensor, **kwargs: Any) -> None:
-        # the module's own values: the names were claimed for it, so `log`'s refusal does not apply
-        LightningModule.log(self, name, value, **kwargs)
+    def _log(self, name: str, source: str, value: Tensor, logged_as: str | None = None, **kwargs: Any) -> None:
+        # The module's own values, under `name` (as a user's `self.log` in a step would name it).
+        self._logged.by_module(name, _owner(source))
+        LightningModule.log(self, logged_as or name, value, **kwargs)
 
     def _send_figure(self, stage: str, tag: str, metric: Any, value: Any) -> None:
         trainer = self._trainer
@@ -447,3 +464,12 @@ class MetricAwareModule(LightningModule, BatchHooks):
             rank_zero_warn(notice, category=UserWarning)
         # at the step Lightning logs this epoch's scalars at
         self._figures.send(trainer.loggers, tag, metric, value, epoch_end_step(trainer, stage), trainer.current_epoch)
+
+
+def _owner(source: str) -> str:
+    # what produces a value the module logs, for an error message
+    if source == LOSS or source == "track_best":
+        return "the loss" if source == LOSS else "track_best"
+    if source.startswith(f"{LOSS}/"):
+        return f"loss component {source.split('/', 1)[1]!r}"
+    return f"metric {source!r}"

@@ -119,6 +119,59 @@ class NameRegistry:
             self.claim(name, source)
 
 
+class LoggedNames:
+    """Who logged each name in a run, the module or the user's own ``self.log``; refuses a name logged by both.
+
+    Lightning keeps one value per name: of two values logged under one name, one would be lost
+    without a word.
+
+    Examples:
+        >>> names = LoggedNames()
+        >>> names.by_module("val/acc", "metric 'acc'")
+        >>> names.by_user("val/acc")
+        Traceback (most recent call last):
+        ...
+        ValueError: 'val/acc' is logged by the module (metric 'acc') and by a `self.log` call of your own; one \
+of the two values would be lost. Log yours under another name, or drop it: the module logs this one.
+    """
+
+    def __init__(self) -> None:
+        self._module: dict[str, str] = {}
+        self._user: set[str] = set()
+
+    def clear(self) -> None:
+        """Forget every name (a new run starts)."""
+        self._module.clear()
+        self._user.clear()
+
+    def by_module(self, name: str, source: str) -> None:
+        """Record that the module logs ``name`` for ``source``.
+
+        Raises:
+            ValueError: the user's own ``self.log`` logged ``name`` in this run.
+        """
+        if name in self._user:
+            raise ValueError(self._clash(name, source))
+        self._module[name] = source
+
+    def by_user(self, name: str) -> None:
+        """Record that the user's own ``self.log`` logs ``name``.
+
+        Raises:
+            ValueError: the module logs ``name`` in this run.
+        """
+        if name in self._module:
+            raise ValueError(self._clash(name, self._module[name]))
+        self._user.add(name)
+
+    @staticmethod
+    def _clash(name: str, source: str) -> str:
+        return (
+            f"{name!r} is logged by the module ({source}) and by a `self.log` call of your own; one of the two"
+            " values would be lost. Log yours under another name, or drop it: the module logs this one."
+        )
+
+
 def flatten_result(
     name: str,
     value: Any,

@@ -11,7 +11,8 @@ from torchmetrics import MeanSquaredError, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.wrappers import ClasswiseWrapper, MetricTracker
 
-from lightning_metrics_base import build_metrics, instantiate_spec
+from lightning_metrics_base.config import build_metrics
+from lightning_metrics_base.specs import instantiate_spec
 
 TRACKER = r"metrics\[.*'acc'\]: MetricTracker is not supported here: .* Pass the metric it wraps instead"
 

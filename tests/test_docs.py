@@ -49,3 +49,32 @@ def test_api_reference_names_exist() -> None:
         module_name, _, attribute = target.rpartition(".")
         module = importlib.import_module(module_name)
         assert hasattr(module, attribute) or importlib.util.find_spec(target) is not None, target
+
+
+def test_the_constructor_reads_well_in_help_and_the_api_reference() -> None:
+    import inspect
+
+    import docstring_parser
+
+    from lightning_metrics_base import MetricAwareModule
+
+    # LightningCLI's `--help` prints these descriptions as they are: no reST markup
+    params = docstring_parser.parse(MetricAwareModule.__doc__ or "").params
+    assert {param.arg_name for param in params} >= {"metrics", "track_best", "log_figures", "buffer_batches"}
+    assert not [param.arg_name for param in params if "``" in (param.description or "")]
+    # defaults are values, not names a reader cannot resolve
+    defaults = {name: param.default for name, param in inspect.signature(MetricAwareModule).parameters.items()}
+    assert defaults["stages"] == ("train", "val", "test") and MetricAwareModule.buffer_bytes == 16 * 2**20
+    assert "epoch_metrics:" in (MetricAwareModule.__doc__ or "")
+    api = (ROOT / "docs" / "api.md").read_text()
+    assert "show_bases: false" in api  # the internal base holding the hook defaults stays out of the page
+
+
+def test_the_api_reference_documents_exactly_the_exports() -> None:
+    import lightning_metrics_base
+
+    documented = re.findall(
+        r"^::: lightning_metrics_base\.(\w+)$", (ROOT / "docs" / "api.md").read_text(), re.MULTILINE
+    )
+    assert sorted(documented) == sorted(lightning_metrics_base.__all__)
+    assert len(lightning_metrics_base.__all__) <= 6

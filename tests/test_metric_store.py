@@ -8,8 +8,8 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC
 from torchmetrics.regression import MeanAbsoluteError
 
-from lightning_metrics_base import MetricStore
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
+from lightning_metrics_base.metric_store import MetricStore
 
 
 class TestMetricStore:

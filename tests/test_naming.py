@@ -8,11 +8,11 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAccuracy
 from torchmetrics.wrappers import ClasswiseWrapper, MultitaskWrapper
 
-from lightning_metrics_base import flatten_result
 from lightning_metrics_base.naming import (
     Namer,
     NameRegistry,
     expected_names,
+    flatten_result,
     name_epoch_values,
     name_step_values,
     reserve_names,

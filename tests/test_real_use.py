@@ -54,13 +54,16 @@ def test_lightning_cli_round_trips_the_configured_metrics(tmp_path: Path) -> Non
         "--trainer.max_epochs=1",
         "--trainer.enable_progress_bar=false",
         f"--trainer.default_root_dir={tmp_path}",
-        f"--trainer.logger.init_args.save_dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (metrics_csv,) = tmp_path.rglob("metrics.csv")
+    assert metrics_csv.parent.parent == tmp_path / "lightning_logs"  # not lightning_logs/lightning_logs
     with metrics_csv.open() as handle:
-        columns = set(next(csv.reader(handle))) - {"epoch", "step"}
-    assert columns == {"train/loss", "train/acc", "train/f1", "val/loss", "val/acc", "val/f1"}
+        rows = list(csv.DictReader(handle))
+    columns = set(rows[0]) - {"epoch", "step"}
+    assert columns == {"train/loss", "train/loss_step", "train/acc", "train/f1", "val/loss", "val/acc", "val/f1"}
+    step_values = [row["train/loss_step"] for row in rows if row["train/loss_step"]]
+    assert len(step_values) >= 5  # `log_every_n_steps` fits the epoch
     (hparams,) = tmp_path.rglob("hparams.yaml")
     assert "MulticlassConfusionMatrix" in hparams.read_text()
     (checkpoint,) = tmp_path.rglob("*.ckpt")

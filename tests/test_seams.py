@@ -36,7 +36,8 @@ from torchmetrics.wrappers import (
     Running,
 )
 
-from lightning_metrics_base import MetricAwareModule, instantiate_spec
+from lightning_metrics_base import MetricAwareModule
+from lightning_metrics_base.specs import instantiate_spec
 from lightning_metrics_base.sync_advice import advice_cache, sync_advice
 
 

@@ -262,13 +262,42 @@ class OwnNames(Classifier):
 
 
 def test_an_own_log_of_a_module_name_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"'val/acc' would be produced by both metric 'acc' and a `self.log` call"):
+    with pytest.raises(
+        ValueError, match=r"'val/acc' is logged by the module \(metric 'acc'\) and by a `self.log` call"
+    ):
         fit(LeftoverLog(), epochs=1)
 
 
 def test_own_logs_of_other_names_work() -> None:
     trainer = fit(OwnNames(), epochs=1)
     assert {"val/custom", "val/acc"} <= set(trainer.callback_metrics)
+
+
+class OwnTrainingStep(Classifier):
+    """A step written by hand logs its own loss: the module logs no train loss then, so nothing clashes."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.update_metrics("train", logits, y)
+        self.log("train/loss", loss, on_epoch=True, batch_size=len(y))
+        return loss
+
+
+def test_a_hand_written_step_logs_the_loss_the_module_does_not() -> None:
+    trainer = fit(OwnTrainingStep(), epochs=1)
+    assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= set(trainer.callback_metrics)
+
+
+class LogsInEpochEnd(Classifier):
+    def on_validation_epoch_end(self) -> None:
+        self.log("val/loss", torch.tensor(0.0))
+
+
+def test_an_own_log_after_the_module_logged_the_name_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"'val/loss' is logged by the module \(the loss\)"):
+        fit(LogsInEpochEnd(), epochs=1)
 
 
 # ---------------------------------------------------------------- 6, 7. track_best
