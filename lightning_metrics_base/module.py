@@ -344,7 +344,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         converted, messages = hparams_as_specs(plain)
         plain.update(converted)
         self.hparams.update(plain)
-        hparams_initial(self).update(copy.deepcopy(plain))  # what loggers and checkpoints save
+        hparams_initial(self).update(copy.deepcopy(plain))  # what loggers receive
         for message in messages:
             warnings.warn(message, UserWarning, stacklevel=2)
 

@@ -8,6 +8,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC
 from torchmetrics.regression import MeanAbsoluteError
 
+from lightning_metrics_base._torchmetrics_internals import state_defaults
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.metric_store import MetricStore
 
@@ -49,7 +50,7 @@ class TestMetricStore:
         val = store.get("val")
         assert val is not None
         assert val["mae"].sum_abs_error.dtype == torch.float32
-        assert val["mae"]._defaults["sum_abs_error"].dtype == torch.float32
+        assert state_defaults(val["mae"])["sum_abs_error"].dtype == torch.float32
         assert val["acc"].tp.dtype == torch.int64
         val.reset()
         assert val["mae"].sum_abs_error.dtype == torch.float32

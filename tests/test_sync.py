@@ -82,26 +82,3 @@ def test_compute_errors_go_through_the_factory() -> None:
     collection["acc"].compute = lambda: 1 / 0  # type: ignore[method-assign]
     with pytest.raises(KeyError, match="acc"):
         compute_collection(collection, lambda name, err: KeyError(name))
-
-
-class TestPrivateTorchmetricsAPIs:
-    """Each private name `sync.py` relies on, behaving as it relies on it."""
-
-    def test_groups_checked_and_state_refs(self) -> None:
-        collection = four()
-        assert collection._groups_checked is False
-        feed(collection, 1)
-        assert collection._groups_checked is True
-        assert {"acc", "precision", "recall", "f1"} in [set(group) for group in collection.compute_groups.values()]
-        metrics = dict(collection.items(keep_base=True, copy_state=False))
-        metrics["f1"].tp = metrics["f1"].tp.clone()  # break the sharing, as a gather does
-        collection._compute_groups_create_state_ref()
-        assert metrics["f1"].tp is metrics["acc"].tp
-
-    def test_to_sync_is_synced_and_defaults(self) -> None:
-        metric = MulticlassAccuracy(4)
-        assert metric._to_sync is True and MulticlassAccuracy(4, sync_on_compute=False)._to_sync is False
-        assert set(metric._defaults) == {"tp", "fp", "tn", "fn"}
-        metric.update(torch.eye(4), torch.arange(4))
-        metric.sync(should_sync=True, distributed_available=lambda: False)
-        assert metric._is_synced is False  # nothing to gather on one process: the module computes plainly

@@ -1,0 +1,153 @@
+"""Each function of the two `*_internals.py` files, against the installed torchmetrics and Lightning.
+
+CI runs this file at the lowest and the latest versions the package declares: when a release moves a
+private name, a test here fails and names it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from helpers import Classifier, classification_data, loader, make_trainer
+from lightning.pytorch.callbacks import Callback
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision
+from torchmetrics.regression import MeanSquaredError, PearsonCorrCoef
+from torchmetrics.utilities.data import dim_zero_sum
+from torchmetrics.wrappers import ClasswiseWrapper
+
+from lightning_metrics_base import _lightning_internals as lightning_internals
+from lightning_metrics_base import _torchmetrics_internals as internals
+
+PACKAGE = Path(internals.__file__).parent
+
+
+def grouped() -> MetricCollection:
+    collection = MetricCollection(
+        {"acc": MulticlassAccuracy(3), "precision": MulticlassPrecision(3), "f1": MulticlassF1Score(3)}
+    )
+    internals.set_compute_groups(collection, [["acc", "precision"], ["f1"]])
+    return collection
+
+
+class TestTorchmetricsInternals:
+    def test_state_defaults(self) -> None:
+        assert set(internals.state_defaults(MulticlassAccuracy(4))) == {"tp", "fp", "tn", "fn"}
+
+    def test_set_compute_groups_and_read_them_back(self) -> None:
+        collection = grouped()
+        assert internals.compute_groups(collection) == [["acc", "precision"], ["f1"]]
+        collection.update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 2]))
+        members = dict(collection.items(keep_base=True, copy_state=False))
+        assert members["precision"].tp is members["acc"].tp  # only the group's first metric was updated
+        assert members["f1"].tp is not members["acc"].tp and members["f1"].update_count == 1
+
+    def test_groups_are_never_merged_from_states(self) -> None:
+        collection = MetricCollection({"acc": MulticlassAccuracy(3), "top2": MulticlassAccuracy(3, top_k=2)})
+        internals.set_compute_groups(collection, [["acc"], ["top2"]])
+        collection.update(torch.tensor([[1.5, -0.3, -2.2], [0.6, -1.1, -1.4]]), torch.tensor([0, 0]))
+        assert internals.compute_groups(collection) == [["acc"], ["top2"]]
+
+    def test_a_collection_without_groups_keeps_none(self) -> None:
+        collection = MetricCollection({"acc": MulticlassAccuracy(3), "f1": MulticlassF1Score(3)}, compute_groups=False)
+        internals.set_compute_groups(collection, [["acc", "f1"]])
+        assert internals.compute_groups(collection) == [["acc"], ["f1"]]
+
+    def test_relink_group_states(self) -> None:
+        collection = grouped()
+        members = dict(collection.items(keep_base=True, copy_state=False))
+        members["precision"].tp = members["precision"].tp.clone()  # broken apart, as a gather does
+        internals.relink_group_states(collection)
+        assert members["precision"].tp is members["acc"].tp
+
+    def test_invalidate_cached_results(self) -> None:
+        metric = MeanSquaredError()
+        metric.update(torch.ones(2), torch.zeros(2))
+        first = metric.compute()
+        metric.update(torch.zeros(2), torch.zeros(2))  # a plain update invalidates the cache too
+        internals.invalidate_cached_results([metric])
+        assert float(metric.compute()) != float(first)
+
+    def test_state_reductions(self) -> None:
+        assert set(internals.state_reductions(MeanSquaredError())) == {dim_zero_sum}
+        assert dim_zero_sum not in internals.state_reductions(PearsonCorrCoef())[:1]
+
+    def test_sync_requested_and_is_synced(self) -> None:
+        metric = MulticlassAccuracy(4)
+        assert internals.sync_requested(metric) and not internals.sync_requested(
+            MulticlassAccuracy(4, sync_on_compute=False)
+        )
+        internals.set_sync_requested(metric, False)
+        assert not internals.sync_requested(metric)
+        metric.update(torch.eye(4), torch.arange(4))
+        metric.sync(should_sync=True, distributed_available=lambda: False)
+        assert internals.is_synced(metric) is False  # nothing to gather on one process
+
+    def test_dtype(self) -> None:
+        metric = MeanSquaredError()
+        internals.set_dtype(metric, torch.float64)
+        assert internals.dtype_of(metric) == torch.float64
+        metric.set_dtype(torch.float32)  # the public setter writes what dtype_of reads
+        assert internals.dtype_of(metric) == torch.float32
+
+    def test_classwise_keys(self) -> None:
+        wrapper = ClasswiseWrapper(MulticlassAccuracy(3, average=None), labels=["a", "b", "c"])
+        wrapper.update(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]))
+        assert internals.classwise_keys(wrapper, 3) == list(wrapper.compute())
+
+
+class Records(Callback):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
+        self.seen.append(("step", lightning_internals.batches_that_stepped(trainer)))
+        self.seen.append(("updates", lightning_internals.should_update_logs(trainer)))
+
+
+class TestLightningInternals:
+    def test_steps_and_log_cadence(self) -> None:
+        records = Records()
+        trainer = make_trainer(max_epochs=2, callbacks=[records], log_every_n_steps=2)
+        trainer.fit(Classifier(), loader(classification_data(96, seed=3), batch_size=32))
+        steps = [value for kind, value in records.seen if kind == "step"]
+        assert steps == [0, 1, 2, 3, 4, 5]  # the step Lightning logs this batch's values at
+        updates = [value for kind, value in records.seen if kind == "updates"]
+        assert updates == [step % 2 == 1 for step in steps]  # every `log_every_n_steps`
+        assert lightning_internals.epoch_end_step(trainer, "train") == 5  # the train epoch's values are one back
+        assert lightning_internals.epoch_end_step(trainer, "val") == 6
+
+    def test_hparams_initial_is_what_loggers_receive(self) -> None:
+        class Saves(Classifier):
+            def __init__(self, lr: float = 0.05) -> None:
+                super().__init__(lr=lr)
+                self.save_hyperparameters()
+
+        model = Saves(lr=0.5)
+        lightning_internals.hparams_initial(model)["lr"] = 0.25
+        assert model.hparams_initial["lr"] == 0.25 and model.hparams["lr"] == 0.5
+
+    def test_sync_advice_cache(self) -> None:
+        cache = lightning_internals.sync_advice_cache()
+        assert isinstance(cache, set)
+        from lightning.pytorch.utilities.warnings import PossibleUserWarning  # noqa: F401 - the cache's users
+
+    def test_no_other_file_touches_a_private_name(self) -> None:
+        import re
+
+        private = re.compile(
+            r"\.(_reductions|_computed|_merge_compute_groups|_state_is_copy|_enable_compute_groups|_groups_checked"
+            r"|_compute_groups_create_state_ref|_init_compute_groups|_to_sync|_is_synced|_defaults|_dtype"
+            r"|_convert_output|_logger_connector|_batches_that_stepped|_hparams_initial|warning_cache"
+            r"|_update_count|_forward_cache|fit_loop\.epoch_loop)\b"
+        )
+        offenders = [
+            f"{path.name}:{number}"
+            for path in sorted(PACKAGE.glob("*.py"))
+            if not path.name.endswith("_internals.py")
+            for number, line in enumerate(path.read_text().splitlines(), 1)
+            if private.search(line)
+        ]
+        assert offenders == []
