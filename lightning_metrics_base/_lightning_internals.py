@@ -40,7 +40,7 @@ def epoch_end_step(trainer: Any, stage: str) -> int:
 
 
 def hparams_initial(module: Any) -> dict[str, Any]:
-    """The dict of hyperparameters that loggers receive (``LightningModule._hparams_initial``; ``hparams_initial`` copies it).
+    """The hyperparameters loggers receive (``LightningModule._hparams_initial``, which ``hparams_initial`` copies).
 
     Lightning 1.x and 2.x keep it as an attribute set by ``save_hyperparameters``.
     """
