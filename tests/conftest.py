@@ -12,3 +12,7 @@ torch.set_num_threads(1)
 def _seed() -> None:
     torch.manual_seed(0)
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+
+
+# the lint's corpus: modules written the wrong way on purpose, read by tests/test_lint.py, never collected
+collect_ignore = ["lint_cases"]

@@ -53,3 +53,13 @@ def test_gpu_benchmark_says_when_there_is_no_gpu() -> None:
         assert "metric-caused syncs, ours / lean" in result.stdout
     else:
         assert "no CUDA device: nothing measured" in result.stdout
+
+
+def test_lint_benchmark_reports_tree_and_file_times() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_lint.py"), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"tree of 50 files: \d+\.\d+ s median", result.stdout)
+    assert re.search(r"one file: \d+\.\d+ s median", result.stdout)
+    assert "torch imported, lightning imported: False False" in result.stdout

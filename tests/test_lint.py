@@ -1,0 +1,243 @@
+"""`lightning-metrics-lint` on a corpus of modules written by hand, its command line, `--fix` under a Trainer."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from helpers import NUM_CLASSES, classification_data, loader, make_trainer
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+from lightning_metrics_base.lint import RULES, apply_fixes, lint_paths, lint_source, main
+
+CASES = Path(__file__).parent / "lint_cases"
+EXPECT = re.compile(r"#\s*expect:\s*(LM\d{3}(?:\s*,\s*LM\d{3})*)")
+
+
+def expected(path: Path) -> set[tuple[int, str]]:
+    found = set()
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        match = EXPECT.search(line)
+        if match:
+            found |= {(number, code.strip()) for code in match.group(1).split(",")}
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(CASES.glob("*.py")), ids=lambda path: path.stem)
+def test_the_corpus_gives_exactly_the_annotated_findings(path: Path) -> None:
+    got = {(finding.line, finding.code) for finding in lint_source(path.read_text(), str(path))}
+    assert got == expected(path)
+
+
+def test_the_corpus_covers_every_rule_and_has_correct_modules() -> None:
+    annotated = {code for path in CASES.glob("*.py") for _, code in expected(path)}
+    assert annotated == set(RULES)
+    assert [path.stem for path in CASES.glob("correct_*.py")] and all(
+        not expected(path) for path in CASES.glob("correct_*.py")
+    )
+
+
+class TestSeverity:
+    def test_non_additive_metrics_are_errors_additive_ones_warnings(self) -> None:
+        findings = {f.line: f for f in lint_source((CASES / "forward_logged_on_epoch.py").read_text())}
+        assert findings[31].severity == "error"  # macro F1
+        assert findings[33].severity == "warning"  # Accuracy(task="multiclass") is micro: additive
+        assert "additive" in findings[33].message and "DDP" in findings[33].message
+
+    def test_multiclass_classes_default_to_macro(self) -> None:
+        (finding,) = lint_source((CASES / "collection_log_dict.py").read_text())
+        assert finding.severity == "error"
+
+    def test_a_monitored_name_says_so(self) -> None:
+        source = (CASES / "seed_compute_in_step.py").read_text() + (
+            "\nfrom lightning.pytorch.callbacks import ModelCheckpoint\n"
+            'checkpoint = ModelCheckpoint(monitor="val_f1", mode="max")\n'
+        )
+        (finding,) = lint_source(source)
+        assert "`val_f1` is monitored" in finding.message and "wrong checkpoint" in finding.message
+
+    def test_messages_give_the_fix(self) -> None:
+        (finding,) = lint_source((CASES / "seed_compute_in_step.py").read_text())
+        assert "Pass the Metric object to self.log" in finding.message and "self.val_f1" in finding.message
+
+
+class TestLightningSemantics:
+    @pytest.mark.parametrize(
+        ("hook", "options", "found"),
+        [
+            ("training_step", "", False),  # on_step only by default
+            ("training_step", ", on_epoch=True", True),
+            ("validation_step", "", True),  # on_epoch by default
+            ("validation_step", ", on_epoch=False", False),
+            ("on_train_batch_end", ", on_epoch=True", True),
+            ("on_validation_epoch_end", "", False),  # an epoch hook: the value is logged once
+            ("validation_step", ", on_epoch=self.flag", False),  # decided at run time: never guessed
+        ],
+    )
+    def test_the_hook_decides_the_default(self, hook: str, options: str, found: bool) -> None:
+        params = "self, batch, batch_idx" if hook.endswith("step") else "self, *args"
+        source = f"""
+from torchmetrics.classification import MulticlassF1Score
+class M:
+    def __init__(self):
+        self.f1 = MulticlassF1Score(3)
+    def {hook}({params}):
+        self.log("f1", self.f1(self.x, self.y){options})
+"""
+        assert bool(lint_source(source)) is found
+
+    def test_noqa(self) -> None:
+        source = (CASES / "seed_compute_in_step.py").read_text().replace("# expect: LM102", "# noqa: LM102")
+        assert lint_source(source) == []
+        assert lint_source(source.replace("# noqa: LM102", "# noqa: LM101")) != []
+        assert lint_source(source.replace("# noqa: LM102", "# noqa")) == []
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "lightning_metrics_base.lint", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+class TestCommandLine:
+    def test_text_output_and_exit_status(self) -> None:
+        result = run(str(CASES / "seed_compute_in_step.py"))
+        assert result.returncode == 1
+        assert re.match(r"^\S+seed_compute_in_step\.py:29:9: LM102 val_f1: ", result.stdout)
+        assert run(str(CASES / "correct_template.py")).returncode == 0
+
+    def test_json_and_github_formats(self) -> None:
+        result = run("--format", "json", str(CASES / "forward_logged_on_epoch.py"))
+        items = json.loads(result.stdout)
+        assert [(item["line"], item["code"], item["severity"]) for item in items] == [
+            (25, "LM101", "error"),
+            (31, "LM101", "error"),
+            (33, "LM101", "warning"),
+        ]
+        assert set(items[0]) == {"path", "line", "col", "code", "severity", "message"}
+        github = run("--format", "github", str(CASES / "forward_logged_on_epoch.py")).stdout.splitlines()
+        assert github[0].startswith("::error file=") and ",line=25,col=9,title=LM101::" in github[0]
+        assert github[2].startswith("::warning file=")
+
+    def test_select_and_ignore(self) -> None:
+        folder = str(CASES)
+        selected = json.loads(run("--format", "json", "--select", "LM2", folder).stdout)
+        assert selected and {item["code"][:3] for item in selected} == {"LM2"}
+        ignored = json.loads(run("--format", "json", "--ignore", "LM1,LM2", folder).stdout)
+        assert ignored and not {item["code"][:3] for item in ignored} & {"LM1", "LM2"}
+
+    def test_usage_errors_exit_2(self, tmp_path: Path) -> None:
+        assert run("--select", "XX9", str(CASES)).returncode == 2
+        assert run(str(tmp_path / "missing.py")).returncode == 2
+        assert run().returncode == 2
+
+    def test_a_file_that_does_not_parse_is_reported_and_skipped(self, tmp_path: Path) -> None:
+        (tmp_path / "broken.py").write_text("def broken(:\n")
+        (tmp_path / "pkg").mkdir()
+        (tmp_path / "pkg" / "model.py").write_text((CASES / "seed_compute_in_step.py").read_text())
+        (tmp_path / ".venv").mkdir()
+        (tmp_path / ".venv" / "skipped.py").write_text((CASES / "seed_compute_in_step.py").read_text())
+        codes = sorted(
+            (Path(item["path"]).name, item["code"])
+            for item in json.loads(run("--format", "json", str(tmp_path)).stdout)
+        )
+        assert codes == [("broken.py", "E999"), ("model.py", "LM102")]
+
+    def test_the_lint_imports_neither_torch_nor_lightning(self) -> None:
+        code = (
+            "import sys, lightning_metrics_base.lint as lint; lint.lint_paths([sys.argv[1]]);"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning', 'torchmetrics')))"
+        )
+        result = subprocess.run([sys.executable, "-c", code, str(CASES)], capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip() == "[]", result.stderr
+
+    def test_the_console_script_is_declared(self) -> None:
+        pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+        assert 'lightning-metrics-lint = "lightning_metrics_base.lint.cli:main"' in pyproject
+        hooks = (Path(__file__).parents[1] / ".pre-commit-hooks.yaml").read_text()
+        assert "entry: lightning-metrics-lint" in hooks and "types: [python]" in hooks
+
+
+class TestFix:
+    @pytest.mark.parametrize(
+        "name", ["seed_compute_in_step", "forward_logged_on_epoch", "collection_log_dict", "callback_logs"]
+    )
+    def test_fixed_files_parse_and_lint_clean_for_what_was_fixed(self, name: str, tmp_path: Path) -> None:
+        source = (CASES / f"{name}.py").read_text()
+        before = lint_source(source)
+        fixed = apply_fixes(source, before)
+        after = lint_source(fixed)
+        fixed_codes = {(f.code, f.message.split(":")[0]) for f in before if f.fix}
+        assert fixed_codes and not fixed_codes & {(f.code, f.message.split(":")[0]) for f in after}
+        assert [f for f in after if not f.fix] == [f for f in after]  # nothing new to fix
+        # only the lines of the fixed findings changed; everything else is untouched
+        matcher = difflib.SequenceMatcher(a=source.splitlines(), b=fixed.splitlines(), autojunk=False)
+        changed = {
+            line + 1 for tag, start, end, _, _ in matcher.get_opcodes() if tag != "equal" for line in range(start, end)
+        }
+        assert changed and changed <= {f.line for f in before if f.fix}
+
+    def test_fix_writes_and_diff_only_shows(self, tmp_path: Path) -> None:
+        target = tmp_path / "model.py"
+        target.write_text((CASES / "forward_logged_on_epoch.py").read_text())
+        shown = run("--diff", str(target))
+        assert shown.returncode == 1 and "+        self.val_f1(logits, y)" in shown.stdout
+        assert target.read_text() == (CASES / "forward_logged_on_epoch.py").read_text()
+        assert main(["--fix", str(target)]) == 0  # everything left was fixed
+        assert 'self.log("val_f1", self.val_f1)' in target.read_text()
+
+
+def load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fit(module: ModuleType) -> tuple[dict[str, float], Any]:
+    import torch
+
+    torch.manual_seed(0)
+    model = module.Model()
+    train, val = classification_data(200, seed=41), classification_data(130, seed=42)
+    trainer = make_trainer(max_epochs=2)
+    trainer.fit(model, loader(train, batch_size=32), loader(val, batch_size=32))
+    return {name: float(value) for name, value in trainer.callback_metrics.items()}, model
+
+
+@pytest.mark.parametrize(
+    ("name", "logged", "reference"),
+    [
+        ("seed_compute_in_step", "val_f1", "f1"),
+        ("forward_logged_on_epoch", "val_f1", "f1"),
+        ("collection_log_dict", "val_precision", "precision"),
+    ],
+)
+def test_fix_turns_the_batch_mean_into_the_epoch_value(name: str, logged: str, reference: str, tmp_path: Path) -> None:
+    import torch
+    from torchmetrics.functional.classification import multiclass_precision
+
+    original = CASES / f"{name}.py"
+    fixed = tmp_path / f"{name}_fixed.py"
+    fixed.write_text(apply_fixes(original.read_text(), lint_paths([original])))
+    val = classification_data(130, seed=42)
+    functions = {"f1": multiclass_f1_score, "precision": multiclass_precision, "acc": multiclass_accuracy}
+    values = {}
+    for label, path in (("before", original), ("after", fixed)):
+        metrics, model = fit(load(path, f"{name}_{label}"))
+        with torch.no_grad():
+            preds = model(val.tensors[0])
+        truth = float(functions[reference](preds, val.tensors[1], num_classes=NUM_CLASSES, average="macro"))
+        values[label] = (metrics[logged], truth)
+    before, truth_before = values["before"]
+    after, truth_after = values["after"]
+    assert after == pytest.approx(truth_after, abs=1e-6)  # the metric over the epoch
+    assert abs(before - truth_before) > 1e-4  # the batch mean (or running mean) it replaces
