@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
+    from lightning_metrics_base.log_check import MetricLogCheck
     from lightning_metrics_base.module import MetricAwareModule
 
 try:
@@ -22,12 +23,13 @@ try:
 except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
     __version__ = "0.0.0"
 
-__all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
+__all__ = ["MetricAwareModule", "MetricComputeError", "MetricLogCheck", "MetricUpdateError"]
 
 _HOMES = {
     "MetricAwareModule": "lightning_metrics_base.module",
     "MetricComputeError": "lightning_metrics_base.errors",
     "MetricUpdateError": "lightning_metrics_base.errors",
+    "MetricLogCheck": "lightning_metrics_base.log_check",
 }
 
 

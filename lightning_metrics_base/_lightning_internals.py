@@ -59,3 +59,13 @@ def sync_advice_cache() -> set[str] | None:
         return None
     cache = getattr(result, "warning_cache", None)
     return cache if isinstance(cache, set) else None
+
+
+def current_hook(module: Any) -> str | None:
+    """The name of the hook Lightning is running now (``LightningModule._current_fx_name``), or ``None``.
+
+    Lightning 2.x sets it around every module and callback hook it calls; ``self.log`` reads it to find
+    its defaults.
+    """
+    name = getattr(module, "_current_fx_name", None)
+    return name if isinstance(name, str) else None

@@ -1,4 +1,4 @@
-"""The layout's rule holds: only `module.py` talks to Lightning, and imports point one way."""
+"""The layout's rules hold: Lightning is reached from a few named files, and imports point one way."""
 
 from __future__ import annotations
 
@@ -33,9 +33,45 @@ def package_imports() -> dict[str, set[str]]:
     return imports
 
 
+# Which files may import Lightning, and why (docs/architecture.md states the same rule).
+LIGHTNING_IMPORTS = {
+    "module.py": "the LightningModule: logs, reads the trainer, runs the user's hooks",
+    "log_check.py": "the MetricLogCheck callback, for modules written by hand",
+    "figures.py": "the loggers' types, to send figures",
+    "_lightning_internals.py": "every private name of Lightning",
+    "demo.py": "a user of the package",
+}
+
+
+def lightning_imports(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "lightning":
+            return True
+        if isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "lightning" for alias in node.names):
+            return True
+    return False
+
+
 def test_only_the_module_logs_and_reads_the_trainer() -> None:
-    library = [path for path in PACKAGE.glob("*.py") if path.name != "demo.py"]  # the demo is a user of it
+    library = [path for path in PACKAGE.rglob("*.py") if path.name != "demo.py"]  # the demo is a user of it
     assert {path.name for path in library if talks_to_lightning(path)} == {"module.py"}
+
+
+def test_lightning_is_imported_only_where_allowed() -> None:
+    importing = {path.name for path in PACKAGE.rglob("*.py") if lightning_imports(path)}
+    assert importing <= set(LIGHTNING_IMPORTS), importing - set(LIGHTNING_IMPORTS)
+
+
+def test_the_lint_imports_only_the_standard_library() -> None:
+    for path in (PACKAGE / "lint").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                assert node.module.split(".")[0] in {"__future__", "lightning_metrics_base"} or node.module in {
+                    "collections.abc",
+                    "dataclasses",
+                    "typing",
+                    "pathlib",
+                }, f"{path.name}: {node.module}"
 
 
 def test_imports_have_no_cycle_and_nothing_imports_the_module_from_below() -> None:

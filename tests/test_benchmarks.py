@@ -63,3 +63,11 @@ def test_lint_benchmark_reports_tree_and_file_times() -> None:
     assert re.search(r"tree of 50 files: \d+\.\d+ s median", result.stdout)
     assert re.search(r"one file: \d+\.\d+ s median", result.stdout)
     assert "torch imported, lightning imported: False False" in result.stdout
+
+
+def test_log_check_benchmark_reports_a_ratio() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_log_check.py"), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"with MetricLogCheck / without: \d+\.\d+ \(min", result.stdout)
