@@ -482,7 +482,6 @@ class _Walker:
         self.a, self.cls, self.methods, self.attrs, self.usage = analysis, cls, methods, attrs, usage
         self.appended: dict[str, Value] = {}  # self.X lists that per-batch metric values are appended to
         self.returned: dict[str, Value] = {}  # keys of dicts a step returns holding per-batch metric values
-        self.logged_computes: set[int] = set()  # compute() calls a log call reported already
 
     def run(self, function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Context) -> None:
         for statement in _statements(function.body):
@@ -554,13 +553,8 @@ class _Walker:
         if stage is not None:
             self.usage.stages.setdefault(ref, set()).add(stage)
             self.usage.first_use.setdefault((ref, stage), call)
-        if method == "compute":
-            if ctx.defaults.per_batch:
-                held = self._held_ref(ref)
-                if held is None or held.name not in BEST_TRACKERS:
-                    self._compute_in_step(call, ref, ctx)
-            else:
-                self.usage.computed_at_epoch_end.setdefault(ref, call)
+        if method == "compute" and not ctx.defaults.per_batch:
+            self.usage.computed_at_epoch_end.setdefault(ref, call)
         self._fed(call, ctx, into_metric=method != "compute")
 
     def _fed(self, call: ast.Call, ctx: Context, into_metric: bool = False) -> None:
@@ -576,18 +570,6 @@ class _Walker:
                 self.usage.reset.add(ref)
             elif _is_self_attr(func.value):
                 self.usage.reset.add(func.value.attr)  # type: ignore[attr-defined]
-
-    def _compute_in_step(self, call: ast.Call, ref: str, ctx: Context) -> None:
-        if id(call) in self.logged_computes:
-            return  # reported as LM102 by the log call, with its fix
-        self.a._add(
-            call,
-            "LM102",
-            WARNING,
-            f"self.{ref}.compute() in {ctx.hook} runs every batch: it gives the metric over the batches seen so"
-            " far (and syncs across processes each time). Log the object instead, `self.log(name, self."
-            f"{ref})`, and Lightning computes it once per epoch.",
-        )
 
     def _helper(self, call: ast.Call, ctx: Context) -> None:
         func = call.func
@@ -660,7 +642,11 @@ class _Walker:
             self.usage.logged_compute.setdefault(value.ref, call)
             if sync_dist:
                 self._sync_dist(place, label, value)
-        if on_epoch is not True or not ctx.defaults.per_batch:
+        if not ctx.defaults.per_batch or (value.kind.startswith("compute") and self._best_tracker(value)):
+            return
+        if on_epoch is not True:
+            if value.kind.startswith("compute") and on_epoch is False:
+                self._running_value(place, label, value, ctx)
             return
         severity = WARNING if value.additive else ERROR
         why = (
@@ -678,7 +664,6 @@ class _Walker:
                 f" (`self.log(..., {_object_text(value)})`) and Lightning computes it once per epoch.{monitored}"
             )
             self.a._add(place, "LM102", ERROR, message, fix)
-            self.logged_computes.add(id(value.node))
             return
         what = f"self.{value.ref} ({value.what})" if value.ref else value.what
         log = "self.log_dict(self.{0})" if value.kind == "batch-dict" else "self.log(name, self.{0})"
@@ -693,6 +678,21 @@ class _Walker:
             f" the batch values, and {value.what} is {why}. {remedy}{monitored}"
         )
         self.a._add(place, "LM101", severity, message, fix)
+
+    def _best_tracker(self, value: Value) -> bool:
+        held = self._held_ref(value.ref) if value.ref else None
+        return held is not None and held.name in BEST_TRACKERS
+
+    def _running_value(self, place: ast.AST, label: str, value: Value, ctx: Context) -> None:
+        # logged per step only: each value is the metric over the batches so far, synced every step under DDP
+        self.a._add(
+            place,
+            "LM102",
+            WARNING,
+            f"{label}{_object_text(value)}.compute() in {ctx.hook} runs every batch: it logs the metric over the"
+            " batches seen so far (and syncs across processes each time). Log the object instead,"
+            f" `self.log(name, {_object_text(value)})`, and Lightning computes it once per epoch.",
+        )
 
     def _sync_dist(self, place: ast.AST, label: str, value: Value) -> None:
         self.a._add(
