@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_metrics_base.naming import LOSS, Namer
+from lightning_metrics_base.naming import LOSS, Destination, Namer
 
 CHECKPOINT_KEY = "lightning_metrics_base"
 """Where a Lightning checkpoint holds the tracker's state."""
@@ -139,17 +139,16 @@ class BestTracker:
     def offer(
         self,
         namer: Namer,
+        where: Destination,
         losses: Mapping[str, Tensor],
         metrics: Mapping[str, tuple[Any, Metric]],
-        dataloader_idx: int = 0,
-        several: bool = False,
     ) -> list[tuple[str, Tensor]]:
         """Offer one validation dataloader's epoch values; return ``(logged best name, best so far)`` to log.
 
         Examples:
             >>> import torch
             >>> best = BestTracker({"loss": False})
-            >>> best.offer(Namer("/"), {"loss": torch.tensor(0.5)}, {})
+            >>> best.offer(Namer("/"), Destination("val"), {"loss": torch.tensor(0.5)}, {})
             [('val/loss_best', tensor(0.5000))]
         """
         logged = []
@@ -157,7 +156,7 @@ class BestTracker:
             value = losses.get(LOSS) if name == LOSS else metrics.get(name, (None, None))[0]
             if not isinstance(value, Tensor) or value.ndim != 0:  # nothing computed for it (`check` refuses the rest)
                 continue
-            best = self.update(name, namer.with_dataloader(namer.best(name), dataloader_idx, several), float(value))
+            best = self.update(name, where.shown(namer.best(name)), float(value))
             if best is not None:
                 logged.append((namer.best(name), torch.tensor(best)))
         return logged

@@ -28,8 +28,16 @@ from lightning_metrics_base.config import STAGES, MetricsConfig, check_options, 
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.figures import FigureSender
 from lightning_metrics_base.kept_hooks import keep_work, module_work
-from lightning_metrics_base.metric_store import MetricStore
-from lightning_metrics_base.naming import LOSS, LoggedNames, Namer, name_epoch_values, name_step_values, reserve_names
+from lightning_metrics_base.metric_store import EpochValues, MetricStore
+from lightning_metrics_base.naming import (
+    LOSS,
+    Destination,
+    LoggedNames,
+    Namer,
+    name_epoch_values,
+    name_step_values,
+    reserve_names,
+)
 from lightning_metrics_base.padding import PaddingWarnings
 from lightning_metrics_base.specs import hparams_as_specs
 from lightning_metrics_base.sync_advice import SilencedSyncAdvice
@@ -397,12 +405,12 @@ class MetricAwareModule(LightningModule, BatchHooks):
         counts = self._batch_counts(stage)
         last = len(counts) > 1 and batch_idx + 1 == counts[dataloader_idx]
         if last and dataloader_idx in self._metric_store.pending(stage):
-            self._finish(stage, dataloader_idx, several=True, in_step=True)
+            self._finish(Destination(stage, dataloader_idx, several=True, in_step=True))
 
     def _end_epoch(self, stage: str) -> None:
         several = len(self._batch_counts(stage)) > 1
         for dataloader_idx in self._metric_store.pending(stage):
-            self._finish(stage, dataloader_idx, several, in_step=False)
+            self._finish(Destination(stage, dataloader_idx, several))
 
     def _batch_counts(self, stage: str) -> list[float]:
         trainer = self._trainer
@@ -412,42 +420,48 @@ class MetricAwareModule(LightningModule, BatchHooks):
             return list(trainer.num_test_batches)
         return list(trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches)
 
-    def _finish(self, stage: str, dataloader_idx: int, several: bool, in_step: bool) -> None:
-        trainer = self._trainer
-        distributed = trainer is not None and trainer.world_size > 1
-        reduce = partial(self.trainer.strategy.reduce, reduce_op="sum") if distributed else None
-        values = self._metric_store.compute_epoch(stage, dataloader_idx, reduce)
-        named = name_epoch_values(
-            self._namer, self._names, stage, values.losses, values.metrics, dataloader_idx, several
-        )
-        self.epoch_metrics.update(named.kept)
-        for tag, metric, result in named.figures:
-            self._send_figure(stage, tag, metric, result)
-        scalars = list(named.scalars)
-        if stage == "val":
-            self._best.check(values.losses, values.metrics)
-            if self._counts_for_best():
-                best = self._best.offer(self._namer, values.losses, values.metrics, dataloader_idx, several)
-                scalars += [(name, value, "track_best") for name, value in best]
+    def _finish(self, where: Destination) -> None:
+        # compute -> publish (epoch_metrics, figures, best) -> log
+        values = self._metric_store.compute_epoch(where.stage, where.dataloader_idx, self._sum_across_processes())
+        scalars = self._publish(where, values)
         quiet = torch.distributed.is_available() and torch.distributed.is_initialized()
         for name, value, source in scalars:
-            shown = self._namer.with_dataloader(name, dataloader_idx, several)  # as Lightning shows it
             if quiet:
-                self._quiet.silence(shown)
-            logged = name if in_step else shown  # during a batch, Lightning adds the suffix itself
+                self._quiet.silence(where.shown(name))
             self._log(
                 name,
                 source,
                 value,
-                logged_as=logged,
+                logged_as=where.logged(name),
                 on_epoch=True,
                 batch_size=1,
                 prog_bar=source in self.prog_bar,
-                add_dataloader_idx=in_step,
+                add_dataloader_idx=where.in_step,
             )
 
+    def _sum_across_processes(self) -> Callable[[Tensor], Tensor] | None:
+        trainer = self._trainer
+        if trainer is None or trainer.world_size <= 1:
+            return None
+        return partial(trainer.strategy.reduce, reduce_op="sum")
+
+    def _publish(self, where: Destination, values: EpochValues) -> list[tuple[str, Tensor, str]]:
+        # Everything but `self.log`: the names, `epoch_metrics`, figures and the best values.
+        named = name_epoch_values(self._namer, self._names, where, values.losses, values.metrics)
+        self.epoch_metrics.update(named.kept)
+        for tag, metric, result in named.figures:
+            self._send_figure(where.stage, tag, metric, result)
+        scalars = list(named.scalars)
+        if where.stage == "val":
+            self._best.check(values.losses, values.metrics)
+            if self._counts_for_best():
+                best = self._best.offer(self._namer, where, values.losses, values.metrics)
+                scalars += [(name, value, "track_best") for name, value in best]
+        return scalars
+
     def _counts_for_best(self) -> bool:
-        # Only fitting counts: the sanity check and `trainer.validate()` never change a best value.
+        # Only fitting counts: the sanity check and `trainer.validate()` never change a best value
+        # (in the manner of `EarlyStopping._should_skip_check`).
         trainer = self._trainer
         return trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking
 

@@ -86,6 +86,37 @@ class Namer:
         return name + DATALOADER_SUFFIX.format(dataloader_idx) if several else name
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where one dataloader's epoch values go, in the manner of Lightning's ``_Metadata`` for one ``self.log``.
+
+    Attributes:
+        stage: the stage.
+        dataloader_idx: the dataloader.
+        several: the stage has several dataloaders, so Lightning suffixes names (``/dataloader_idx_1``).
+        in_step: the values are logged from the dataloader's last batch hook, where Lightning adds the
+            suffix itself; at the epoch end the module adds it.
+
+    Examples:
+        >>> where = Destination("val", 1, several=True)
+        >>> where.shown("val/acc"), where.logged("val/acc"), Destination("val", 1, True, True).logged("val/acc")
+        ('val/acc/dataloader_idx_1', 'val/acc/dataloader_idx_1', 'val/acc')
+    """
+
+    stage: str
+    dataloader_idx: int = 0
+    several: bool = False
+    in_step: bool = False
+
+    def shown(self, name: str) -> str:
+        """``name`` as Lightning shows it (suffixed when the stage has several dataloaders)."""
+        return Namer.with_dataloader(name, self.dataloader_idx, self.several)
+
+    def logged(self, name: str) -> str:
+        """The name to pass to ``self.log`` for ``name``."""
+        return name if self.in_step else self.shown(name)
+
+
 class NameRegistry:
     """Remembers which source produces each logged name and refuses a second source for it.
 
@@ -347,11 +378,9 @@ class NamedValues:
 def name_epoch_values(
     namer: Namer,
     registry: NameRegistry,
-    stage: str,
+    where: Destination,
     losses: Mapping[str, Tensor],
     metrics: Mapping[str, tuple[Any, Metric]],
-    dataloader_idx: int = 0,
-    several: bool = False,
 ) -> NamedValues:
     """Name the epoch values of one stage's dataloader, claiming every name before any is logged.
 
@@ -360,26 +389,27 @@ def name_epoch_values(
 
     Examples:
         >>> import torch
-        >>> named = name_epoch_values(Namer("/"), NameRegistry(), "val", {"loss": torch.tensor(0.5)}, {}, 1, True)
+        >>> where = Destination("val", 1, several=True)
+        >>> named = name_epoch_values(Namer("/"), NameRegistry(), where, {"loss": torch.tensor(0.5)}, {})
         >>> [(name, float(value), source) for name, value, source in named.scalars], list(named.kept)
         ([('val/loss', 0.5, 'loss')], ['val/loss/dataloader_idx_1'])
     """
     named = NamedValues()
     kept: dict[str, Tensor] = {}
     for component, value in losses.items():
-        name = namer.loss(stage, None if component == LOSS else component)
+        name = namer.loss(where.stage, None if component == LOSS else component)
         registry.claim(name, "the loss" if component == LOSS else f"loss component {component!r}")
         kept[name] = value.float()
         named.scalars.append((name, value.float(), LOSS if component == LOSS else f"{LOSS}/{component}"))
     for metric_name, (result, metric) in metrics.items():
-        full_name = namer.epoch(stage, metric_name)
+        full_name = namer.epoch(where.stage, metric_name)
         flat, metric_kept = flatten_result(full_name, result, namer.sep, metric_labels(metric))
         registry.claim_all(metric_kept.keys() | flat.keys(), f"metric {metric_name!r}")
         kept.update(metric_kept)
         named.scalars += [(name, scalar, metric_name) for name, scalar in flat.items()]
         if wants_figure(result):
-            named.figures.append((namer.with_dataloader(full_name, dataloader_idx, several), metric, result))
-    named.kept = {namer.with_dataloader(k, dataloader_idx, several): v.detach().cpu() for k, v in kept.items()}
+            named.figures.append((where.shown(full_name), metric, result))
+    named.kept = {where.shown(k): v.detach().cpu() for k, v in kept.items()}
     return named
 
 

@@ -10,7 +10,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.regression import MeanSquaredError
 
 from lightning_metrics_base.best import CHECKPOINT_KEY, BestTracker, direction
-from lightning_metrics_base.naming import Namer
+from lightning_metrics_base.naming import Destination, Namer
 
 
 class NoDirection(MeanSquaredError):
@@ -59,5 +59,7 @@ class TestBestTracker:
 
     def test_offer_skips_non_scalars(self) -> None:
         best = BestTracker({"acc": True, "loss": False})
-        logged = best.offer(Namer("/"), {}, {"acc": (torch.tensor([0.1, 0.2]), MulticlassAccuracy(2))})
+        logged = best.offer(
+            Namer("/"), Destination("val"), {}, {"acc": (torch.tensor([0.1, 0.2]), MulticlassAccuracy(2))}
+        )
         assert logged == [] and best.values == {}

@@ -9,6 +9,7 @@ from torchmetrics.classification import MulticlassAccuracy, MultilabelAccuracy
 from torchmetrics.wrappers import ClasswiseWrapper, MultitaskWrapper
 
 from lightning_metrics_base.naming import (
+    Destination,
     Namer,
     NameRegistry,
     expected_names,
@@ -75,14 +76,16 @@ class TestNamedValues:
             "acc": (torch.tensor(0.5), MulticlassAccuracy(3)),
             "confmat": (torch.eye(3), MulticlassAccuracy(3)),
         }
-        named = name_epoch_values(Namer("/"), NameRegistry(), "val", {"loss": torch.tensor(1.0)}, metrics)
+        named = name_epoch_values(Namer("/"), NameRegistry(), Destination("val"), {"loss": torch.tensor(1.0)}, metrics)
         assert [(name, source) for name, _, source in named.scalars] == [("val/loss", "loss"), ("val/acc", "acc")]
         assert set(named.kept) == {"val/loss", "val/acc", "val/confmat"}
         assert [tag for tag, _, _ in named.figures] == ["val/confmat"]
 
     def test_dataloader_suffix_on_what_is_kept_and_drawn(self) -> None:
         metrics = {"confmat": (torch.eye(2, requires_grad=True) * 1, MulticlassAccuracy(3))}
-        named = name_epoch_values(Namer("/"), NameRegistry(), "val", {"loss": torch.tensor(0.5)}, metrics, 1, True)
+        named = name_epoch_values(
+            Namer("/"), NameRegistry(), Destination("val", 1, several=True), {"loss": torch.tensor(0.5)}, metrics
+        )
         assert [name for name, _, _ in named.scalars] == ["val/loss"]  # Lightning suffixes what is logged in a batch
         assert set(named.kept) == {"val/loss/dataloader_idx_1", "val/confmat/dataloader_idx_1"}
         assert not named.kept["val/confmat/dataloader_idx_1"].requires_grad
@@ -91,10 +94,10 @@ class TestNamedValues:
     def test_a_dict_key_equal_to_another_metric_is_refused(self) -> None:
         registry = NameRegistry()
         metrics = {"top/max": (torch.tensor(1.0), MulticlassAccuracy(3))}
-        name_epoch_values(Namer("/"), registry, "val", {}, metrics)
+        name_epoch_values(Namer("/"), registry, Destination("val"), {}, metrics)
         clash = {"top": ({"max": torch.tensor(2.0)}, MulticlassAccuracy(3))}
         with pytest.raises(ValueError, match=r"'val/top/max' .* metric 'top/max' and metric 'top'"):
-            name_epoch_values(Namer("/"), registry, "val", {}, clash)
+            name_epoch_values(Namer("/"), registry, Destination("val"), {}, clash)
 
     def test_step_values(self) -> None:
         values = {"pc": (torch.tensor([0.1, 0.2]), MulticlassAccuracy(2, average=None))}
