@@ -78,7 +78,7 @@ class TestSameValues:
 
         data = regression_data(301, seed=503)
         model = Regressor()
-        model._metric_store.get("val", 0).add_metrics({"r2": R2Score(), "pearson": PearsonCorrCoef()})
+        model.val_metrics.add_metrics({"r2": R2Score(), "pearson": PearsonCorrCoef()})  # type: ignore[union-attr]
         logged = make_trainer().validate(model, loader(data, batch_size=8), verbose=False)[0]
         preds, target = predict_all(model, data)
         preds = preds.squeeze(-1)

@@ -33,8 +33,10 @@ class TestSeveralDataloaders:
             for name in ("acc", "f1"):
                 assert float(metrics[f"val/{name}/dataloader_idx_{index}"]) == pytest.approx(expected[name], abs=1e-6)
         assert "val/acc" not in metrics
-        collections = model._metric_store.collections("val")
-        assert len(collections) == 2 and collections[0]["acc"] is not collections[1]["acc"]
+        val_accuracies = [
+            module for name, module in model.named_modules() if ".val_metrics." in name and name.endswith(".acc")
+        ]
+        assert len(val_accuracies) == 2 and val_accuracies[0] is not val_accuracies[1]
 
     def test_two_test_runs_with_two_loaders_are_exact_both_times(self) -> None:
         first, second = classification_data(150, seed=23), classification_data(90, seed=24)

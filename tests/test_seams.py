@@ -77,12 +77,14 @@ class TestWrappersAreLogged:
         )
         logged, val = self.fit(model)
         preds, target = predict_all(model, val)
-        last_two = slice(64, None)  # batches 2 and 3 of 32, 32, 32, ... , 22: the running window
-        assert float(logged["val/minmax/raw"]) == pytest.approx(full_data_accuracy(model, val), abs=1e-6)
+        full = full_data_accuracy(model, val)
+        assert float(logged["val/minmax/raw"]) == pytest.approx(full, abs=1e-6)
+        # the running window is the last two batches of 32, 32, 32, 32, 22: samples 96 on
         assert float(logged["val/running"]) == pytest.approx(
             float(multiclass_accuracy(preds[96:], target[96:], num_classes=NUM_CLASSES)), abs=1e-6
         )
-        assert last_two.start == 64 and 0.0 < float(logged["val/boot/mean"]) < 1.0
+        # the bootstrap mean resamples the whole epoch: close to the accuracy over it, never a batch's
+        assert float(logged["val/boot/mean"]) == pytest.approx(full, abs=0.1)
 
     def test_multitask_wrapper(self) -> None:
         model = TaskDicts({"val": {"mt": MultitaskWrapper({"cls": MulticlassAccuracy(NUM_CLASSES)})}}, lr=0.0)

@@ -24,7 +24,7 @@ from helpers import (
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
-from torchmetrics import Metric
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.functional.classification import multiclass_accuracy
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -367,9 +367,9 @@ def test_copies_for_more_dataloaders_follow_their_parent_mode() -> None:
         warnings.simplefilter("always")
         trainer.fit(model, loader(TRAIN), [loader(VAL), loader(VAL)])
     assert not [str(w.message) for w in record if "eval mode" in str(w.message)]
-    store = model._metric_store
-    assert len(store.collections("val")) == 2
-    assert all(module.training == model.training for module in store.modules())
+    collections = [name for name, module in model.named_modules() if isinstance(module, MetricCollection)]
+    assert len([name for name in collections if "val_metrics" in name]) == 2  # a copy for dataloader 1
+    assert all(module.training == model.training for module in model.modules())
 
 
 # ---------------------------------------------------------------- 11. loss components
