@@ -97,8 +97,8 @@ class FigureSender:
         """Let every notice be given once more (at the start of a fit)."""
         self._said.clear()
 
-    def send(self, loggers: Iterable[Logger], tag: str, metric: Metric, value: Any, step: int, epoch: int) -> bool:
-        """Draw ``value`` and send the figure to every logger that accepts one.
+    def send(self, loggers: Iterable[Logger], tag: str, metric: Metric, value: Any, step: int, epoch: int) -> list[str]:
+        """Draw ``value`` and send the figure to every logger that accepts one; return what could not be done.
 
         Args:
             loggers: the trainer's loggers; those that cannot take figures are skipped.
@@ -109,17 +109,26 @@ class FigureSender:
             epoch: the epoch, named in the figure's title.
 
         Returns:
-            Whether a figure was drawn (``False`` without matplotlib or when the metric cannot plot).
+            A notice, once per metric class, when the metric cannot draw its result (nothing is sent
+            then; the value stays in ``epoch_metrics``); otherwise nothing.
         """
         loggers = [logger for logger in loggers if takes_figures(logger)]
         if not loggers or not matplotlib_available():
-            return False
+            return []
         import matplotlib.pyplot as plt
 
         try:
             figure, _ = metric.plot(value)
-        except (NotImplementedError, TypeError, ValueError, AttributeError):
-            return False
+        except (NotImplementedError, TypeError, ValueError, AttributeError) as err:
+            cause = f"plot:{type(metric).__name__}"
+            if cause in self._said:
+                return []
+            self._said.add(cause)
+            return [
+                f"{type(metric).__name__}.plot() cannot draw {tag} ({type(err).__name__}: {err}), so no figure is"
+                " sent for it; the value stays in `epoch_metrics`. Leave its stage out of `log_figures` to"
+                " silence this."
+            ]
         figure.suptitle(f"{tag}, epoch {epoch}")
         try:
             for logger in loggers:
@@ -131,7 +140,7 @@ class FigureSender:
                     logger.experiment.add_figure(tag, figure, global_step=step)  # type: ignore[attr-defined]
         finally:
             plt.close(figure)
-        return True
+        return []
 
     def _artifact(self, tag: str, step: int) -> str:
         base = f"figures/{tag.replace('/', '_')}_step_{step}"

@@ -477,7 +477,9 @@ class MetricAwareModule(LightningModule, BatchHooks):
         for notice in self._figures.notices(trainer.loggers, tag):
             rank_zero_warn(notice, category=UserWarning)
         # at the step Lightning logs this epoch's scalars at
-        self._figures.send(trainer.loggers, tag, metric, value, epoch_end_step(trainer, stage), trainer.current_epoch)
+        step = epoch_end_step(trainer, stage)
+        for notice in self._figures.send(trainer.loggers, tag, metric, value, step, trainer.current_epoch):
+            rank_zero_warn(notice, category=UserWarning)
 
 
 def _owner(source: str) -> str:

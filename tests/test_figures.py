@@ -137,3 +137,20 @@ def test_the_notice_names_a_remedy_that_applies(tmp_path: Path) -> None:
         make_trainer(logger=loggers).fit(Classifier({"val": figure_metrics()}), data, data)
     notices = [str(warning.message) for warning in record if "cannot take figures" in str(warning.message)]
     assert len(notices) == 1 and "they go to TensorBoardLogger" in notices[0] and "add a" not in notices[0]
+
+
+class Grid(MulticlassConfusionMatrix):
+    """A metric whose 2-D result its own `plot()` cannot draw."""
+
+    def plot(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("no plot for this metric")
+
+
+def test_a_result_the_metric_cannot_draw_gets_one_notice(tmp_path: Path) -> None:
+    data = loader(classification_data(100, seed=80), batch_size=32)
+    model = Classifier({"val": {"grid": Grid(num_classes=NUM_CLASSES)}})
+    with pytest.warns(UserWarning) as record:
+        make_trainer(max_epochs=2, logger=TensorBoardLogger(tmp_path)).fit(model, data, data)
+    notices = [str(warning.message) for warning in record if "cannot draw" in str(warning.message)]
+    assert len(notices) == 1 and "Grid.plot() cannot draw val/grid" in notices[0] and "epoch_metrics" in notices[0]
+    assert model.epoch_metrics["val/grid"].shape == (NUM_CLASSES, NUM_CLASSES)
