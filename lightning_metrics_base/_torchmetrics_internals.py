@@ -101,3 +101,20 @@ def classwise_keys(wrapper: Any, count: int) -> list[str] | None:
 
     convert = getattr(wrapper, "_convert_output", None)
     return [str(key) for key in convert(torch.zeros(count))] if callable(convert) else None
+
+
+def takes_class_indices(metric: Metric) -> bool:
+    """Whether ``metric``'s update turns predictions into class indices, and only that, before it counts.
+
+    True for multiclass stat scores (accuracy, precision, recall, F1, ...) with ``top_k=1`` and for the
+    multiclass confusion matrix family (Jaccard index, Cohen's kappa, MCC) that keep their class's
+    ``update``: torchmetrics' ``_multiclass_stat_scores_format`` and ``_multiclass_confusion_matrix_format``
+    take ``preds.argmax(dim=1)`` when ``preds`` has one more dimension than ``target`` (torchmetrics 1.0
+    and later), so feeding those indices gives the same state.
+    """
+    from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassStatScores
+
+    update = type(metric).update
+    if update is MulticlassStatScores.update:
+        return getattr(metric, "top_k", 1) == 1
+    return update is MulticlassConfusionMatrix.update

@@ -22,6 +22,7 @@ first batch) is fed directly, so a metric that cannot take a stage's data fails 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -34,12 +35,15 @@ from lightning_metrics_base._torchmetrics_internals import (
     invalidate_cached_results,
     relink_group_states,
     state_reductions,
+    takes_class_indices,
 )
 from lightning_metrics_base.sync import has_children
 
-Normalization = Literal["sigmoid", "softmax"] | None
-ErrorFactory = Callable[[Any, Any, Exception, int], Exception]
-"""Builds the error raised for a failing update from ``(preds, target, error, batch number)``."""
+Normalization = Literal["sigmoid", "softmax", "labels"] | None
+"""How a metric reads float predictions: sigmoid or softmax where a value lies outside [0, 1], or the
+class indices (``argmax`` over dimension 1) that multiclass stat scores and confusion matrices take."""
+ErrorFactory = Callable[..., Exception]
+"""Builds the error raised for a failing update from ``(preds, target, error, batch, shown=..., culprit=...)``."""
 
 DEFAULT_BUFFER_BYTES = 16 * 2**20
 """The default bound on buffered inputs (16 MiB per stage and dataloader)."""
@@ -81,13 +85,16 @@ def buffers_exactly(metric: Metric) -> bool:
 
 
 def normalization(metric: Metric) -> Normalization:
-    """How ``metric`` reads float predictions that lie outside [0, 1]: ``"sigmoid"``, ``"softmax"`` or ``None``.
+    """How ``metric`` reads float predictions: ``"sigmoid"``, ``"softmax"``, ``"labels"`` or ``None``.
 
     Examples:
         >>> from torchmetrics.classification import BinaryAccuracy, MulticlassAUROC, MulticlassAccuracy
         >>> normalization(BinaryAccuracy()), normalization(MulticlassAUROC(3)), normalization(MulticlassAccuracy(3))
-        ('sigmoid', 'softmax', None)
+        ('sigmoid', 'softmax', 'labels')
+        >>> normalization(MulticlassAccuracy(3, top_k=2))
     """
+    if takes_class_indices(metric):
+        return "labels"
     cls = type(metric)
     if not cls.__module__.startswith("torchmetrics.classification"):
         return None
@@ -99,13 +106,20 @@ def normalization(metric: Metric) -> Normalization:
     return None
 
 
-def normalize(preds: Tensor, kind: Normalization) -> Tensor:
-    """Apply ``kind`` to ``preds`` when any value lies outside [0, 1], as torchmetrics does per call; no host sync.
+def normalize(preds: Tensor, kind: Normalization, target: Tensor | None = None) -> Tensor:
+    """Read ``preds`` as the metric of ``kind`` would, per call and without a host sync.
+
+    Sigmoid or softmax where any value lies outside [0, 1]; for ``"labels"``, the class indices
+    (``argmax`` over dimension 1) when ``preds`` has one more dimension than ``target``.
 
     Examples:
         >>> normalize(torch.tensor([0.2, 0.9]), "sigmoid"), normalize(torch.tensor([0.0, 2.0]), "sigmoid")
         (tensor([0.2000, 0.9000]), tensor([0.5000, 0.8808]))
+        >>> normalize(torch.tensor([[0.1, 2.0], [3.0, 0.5]]), "labels", torch.tensor([1, 1]))
+        tensor([1, 0])
     """
+    if kind == "labels":
+        return preds.argmax(dim=1) if target is not None and preds.ndim == target.ndim + 1 else preds
     if kind is None or not preds.is_floating_point():
         return preds
     outside = ((preds < 0) | (preds > 1)).any()
@@ -134,7 +148,7 @@ class UpdateBuffer:
     def __init__(self, batches: int, max_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
         self.batches = batches
         self.max_bytes = max_bytes
-        self._inputs: list[tuple[Tensor, Tensor, int]] = []
+        self._inputs: list[_Entry] = []
         self._bytes = 0
         self._seen = 0  # batches added since the last `clear`
         self._plan: tuple[list[list[str]], list[list[str]], list[Normalization]] | None = None
@@ -146,22 +160,27 @@ class UpdateBuffer:
             Exception: what ``on_error`` makes of a failing update (the error itself without it).
         """
         batch, self._seen = self._seen, self._seen + 1
-        direct, buffered, _ = self._groups(collection)
+        direct, buffered, kinds = self._groups(collection)
         if self.batches <= 1 or not buffered or batch == 0:
             # torchmetrics' own path; the first batch too, so that bad data fails at once
             _guarded(on_error, preds, target, batch, collection.update)
             return
         if direct:
             _guarded(on_error, preds, target, batch, _update_groups, collection, direct)
-        size = _nbytes(preds) + _nbytes(target)
-        if not self._fits(preds, target) or size > self.max_bytes:
+        if not _concatenable(preds, target):
             self.flush(collection, on_error)
-            self._feed(collection, [(preds, target, batch)], on_error)
+            self._feed(collection, [_Entry.of(preds, target, batch, kinds)], on_error)
             return
-        if self._bytes + size > self.max_bytes:
+        # What each group reads is taken now, once per batch: class indices are ~C times smaller than logits.
+        entry = _Entry.of(preds, target, batch, kinds)
+        if entry.nbytes > self.max_bytes or not self._fits(entry):
             self.flush(collection, on_error)
-        self._inputs.append((preds, target, batch))
-        self._bytes += size
+            self._feed(collection, [entry], on_error)
+            return
+        if self._bytes + entry.nbytes > self.max_bytes:
+            self.flush(collection, on_error)
+        self._inputs.append(entry)
+        self._bytes += entry.nbytes
         if len(self._inputs) >= self.batches:
             self.flush(collection, on_error)
 
@@ -176,9 +195,7 @@ class UpdateBuffer:
         """Drop the buffered batches (an interrupted run never leaks them); the next batch is fed at once."""
         self._inputs, self._bytes, self._seen = [], 0, 0
 
-    def _feed(
-        self, collection: MetricCollection, inputs: list[tuple[Tensor, Tensor, int]], on_error: ErrorFactory | None
-    ) -> None:
+    def _feed(self, collection: MetricCollection, inputs: list[_Entry], on_error: ErrorFactory | None) -> None:
         _, buffered, kinds = self._groups(collection)
         _feed(collection, buffered, kinds, inputs, on_error)
 
@@ -198,33 +215,65 @@ class UpdateBuffer:
         self._plan = (direct, buffered, kinds)
         return self._plan
 
-    def _fits(self, preds: Any, target: Any) -> bool:
+    def _fits(self, entry: _Entry) -> bool:
         # Only tensors of one dtype, device and trailing shape concatenate.
-        if not (isinstance(preds, Tensor) and isinstance(target, Tensor)) or preds.ndim == 0 or target.ndim == 0:
-            return False
         if not self._inputs:
             return True
-        first_preds, first_target, _ = self._inputs[0]
-        return _alike(first_preds, preds) and _alike(first_target, target)
+        first = self._inputs[0]
+        return _alike(first.target, entry.target) and all(
+            _alike(first.preds[kind], tensor) for kind, tensor in entry.preds.items()
+        )
+
+
+@dataclass
+class _Entry:
+    """One buffered batch: its predictions as each kind of reader takes them, its target and number."""
+
+    preds: dict[Normalization, Tensor]
+    target: Tensor
+    batch: int
+    shown: Tensor  # the predictions' shape and dtype as given (no data), for error messages
+
+    @classmethod
+    def of(cls, preds: Tensor, target: Tensor, batch: int, kinds: list[Normalization]) -> _Entry:
+        readings = {kind: normalize(preds, kind, target) for kind in dict.fromkeys(kinds)}
+        return cls(readings, target, batch, preds.to("meta"))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(_nbytes(tensor) for tensor in self.preds.values()) + _nbytes(self.target)
+
+
+def _concatenable(preds: Any, target: Any) -> bool:
+    return isinstance(preds, Tensor) and isinstance(target, Tensor) and preds.ndim > 0 and target.ndim > 0
 
 
 def _guarded(
-    on_error: ErrorFactory | None, preds: Any, target: Any, batch: int, update: Callable[..., None], *args: Any
+    on_error: ErrorFactory | None,
+    preds: Any,
+    target: Any,
+    batch: int,
+    update: Callable[..., None],
+    *args: Any,
+    shown: Any = None,
+    culprit: str | None = None,
 ) -> None:
-    # `update(*args, preds, target)`, its failure described by `on_error` with the batch number
+    # `update(*args, preds, target)`, its failure described by `on_error` with the batch number (and the
+    # failing metric, where the caller knows it: the first of a compute group, which all share its update)
     try:
         update(*args, preds, target)
     except Exception as err:
         if on_error is None:
             raise
-        raise on_error(preds, target, err, batch) from err
+        raise on_error(preds, target, err, batch, shown=shown, culprit=culprit) from err
 
 
 def _buffers_as_a_group(members: list[Metric], kind: Normalization) -> bool:
     if not all(buffers_exactly(member) and normalization(member) == kind for member in members):
         return False
-    # torchmetrics decides on logits after dropping the ignored targets' predictions: not reproduced here
-    return kind is None or all(getattr(member, "ignore_index", None) is None for member in members)
+    # torchmetrics decides sigmoid/softmax after dropping the ignored targets' predictions: not reproduced
+    # here; an argmax is per sample, so class indices do not depend on what is ignored
+    return kind in (None, "labels") or all(getattr(member, "ignore_index", None) is None for member in members)
 
 
 def _alike(first: Tensor, other: Tensor) -> bool:
@@ -239,23 +288,32 @@ def _feed(
     collection: MetricCollection,
     groups: list[list[str]],
     kinds: list[Normalization],
-    inputs: list[tuple[Tensor, Tensor, int]],
+    inputs: list[_Entry],
     on_error: ErrorFactory | None,
 ) -> None:
-    # One concatenation per normalization kind, one update per group.
-    targets = torch.cat([target for _, target, _ in inputs]) if len(inputs) > 1 else inputs[0][1]
+    # One concatenation per reading, one update per group.
+    targets = torch.cat([entry.target for entry in inputs]) if len(inputs) > 1 else inputs[0].target
     concatenated: dict[Normalization, Tensor] = {}
     try:
         for group, kind in zip(groups, kinds, strict=True):
             if kind not in concatenated:
-                parts = [normalize(preds, kind) for preds, _, _ in inputs]
+                parts = [entry.preds[kind] for entry in inputs]
                 concatenated[kind] = torch.cat(parts) if len(parts) > 1 else parts[0]
             _update_groups(collection, [group], concatenated[kind], targets)
     except Exception:
         # Replayed batch by batch, so that the error names the failing batch.
-        for preds, target, batch in inputs:
+        for entry in inputs:
             for group, kind in zip(groups, kinds, strict=True):
-                _guarded(on_error, normalize(preds, kind), target, batch, _update_groups, collection, [group])
+                _guarded(
+                    on_error,
+                    entry.preds[kind],
+                    entry.target,
+                    entry.batch,
+                    _update_groups,
+                    collection,
+                    [group],
+                    shown=entry.shown,
+                )
         raise
 
 

@@ -28,13 +28,17 @@ def update_error(
     batch: int | None = None,
     *,
     output: str | None = None,
+    shown: Any = None,
+    culprit: str | None = None,
 ) -> MetricUpdateError:
     """Find which metric of ``collection`` rejects ``(preds, target)`` and describe the failure.
 
     The metrics are updated one at a time to find the failing one; the stage's state is lost anyway
     (the module resets it when the next run starts). The metric is named by its address
     (``"cls/acc"`` for the metrics of ``output`` ``cls``); ``batch`` is the failing batch's number in
-    the epoch (the data of a buffered update may fail batches after it was logged).
+    the epoch (the data of a buffered update may fail batches after it was logged). ``shown`` stands for
+    the predictions as the step gave them, when the metrics received something made from them (class
+    indices taken from logits); ``culprit`` names the failing metric where the update path knows it.
 
     Examples:
         >>> import torch
@@ -47,8 +51,8 @@ def update_error(
         ...     print(update_error("val", 0, collection, preds, target, err).args[0][:59])
         val metric 'acc' failed to update (dataloader 0) with preds
     """
-    failing = "?"
-    for name, metric in collection.items(keep_base=False, copy_state=False):
+    failing = "?" if culprit is None else address(output, _full_name(collection, culprit))
+    for name, metric in collection.items(keep_base=False, copy_state=False) if culprit is None else []:
         try:
             metric.update(preds, target)
         except Exception:
@@ -57,9 +61,15 @@ def update_error(
     where = "" if batch is None else f" at batch {batch} of the epoch,"
     return MetricUpdateError(
         f"{stage} metric {failing!r} failed to update (dataloader {dataloader_idx}){where} with preds of"
-        f" {describe(preds)} and target of {describe(target)}: {err}"
+        f" {describe(preds if shown is None else shown)} and target of {describe(target)}: {err}"
         " Check `metric_inputs()` and the metric's arguments (e.g. `num_classes`)."
     )
+
+
+def _full_name(collection: MetricCollection, base: str) -> str:
+    # a collection's name of its metric `base` (with the collection's prefix and postfix)
+    names = dict(zip(collection.keys(keep_base=True), collection.keys(keep_base=False), strict=True))
+    return str(names.get(base, base))
 
 
 def compute_error(

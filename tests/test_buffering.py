@@ -128,7 +128,7 @@ class TestUpdateCalls:
 
     def test_the_memory_bound_flushes_earlier(self) -> None:
         class SmallBuffers(CountsUpdates):
-            buffer_bytes = 2 * (8 * NUM_CLASSES * 4 + 8 * 8)  # two batches of float32 logits and int64 labels
+            buffer_bytes = 2 * (8 * 8 + 8 * 8)  # two batches of class indices (taken from the logits) and labels
 
         model = SmallBuffers()
         make_trainer().validate(model, loader(classification_data(80, seed=506), batch_size=8), verbose=False)
@@ -246,3 +246,56 @@ def test_a_failing_buffered_update_names_the_failing_batch() -> None:
     data = classification_data(70, seed=510)  # batches of 16, 16, 16, 16 and 6
     with pytest.raises(MetricUpdateError, match=r"val metric 'acc' failed to update .*preds of shape \(6, 5\)"):
         make_trainer().validate(BadLastBatch(), loader(data, batch_size=16), verbose=False)
+
+
+class TestClassIndices:
+    """Multiclass stat scores and confusion matrices read logits as class indices: taken once per batch."""
+
+    def segmentation(self, seed: int) -> tuple[Tensor, Tensor]:
+        generator = torch.Generator().manual_seed(seed)
+        logits = torch.randn(4, NUM_CLASSES, 6, 6, generator=generator)
+        target = torch.randint(0, NUM_CLASSES, (4, 6, 6), generator=generator)
+        target[:, 0, 0] = 255  # ignored pixels
+        return logits, target
+
+    def metrics(self) -> MetricCollection:
+        from torchmetrics.classification import MulticlassJaccardIndex
+
+        return MetricCollection(
+            {
+                "iou": MulticlassJaccardIndex(NUM_CLASSES, ignore_index=255),
+                "confmat": MulticlassConfusionMatrix(NUM_CLASSES, ignore_index=255),
+                "acc": MulticlassAccuracy(NUM_CLASSES, ignore_index=255, multidim_average="global"),
+                "top2": MulticlassAccuracy(NUM_CLASSES, top_k=2, ignore_index=255),
+            }
+        )
+
+    def test_values_equal_unbuffered_ones_exactly(self) -> None:
+        from lightning_metrics_base.compute_groups import group_by_settings
+
+        buffered, plain = group_by_settings(self.metrics()), group_by_settings(self.metrics())
+        buffer = UpdateBuffer(batches=4)
+        batches = [self.segmentation(seed) for seed in range(9)]
+        for logits, target in batches:
+            buffer.add(buffered, logits, target)
+            plain.update(logits, target)
+        buffer.flush(buffered)
+        got, expected = buffered.compute(), plain.compute()
+        for name in expected:
+            assert torch.equal(got[name], expected[name]), name
+        logits = torch.cat([logits for logits, _ in batches])
+        target = torch.cat([target for _, target in batches])
+        reference = multiclass_confusion_matrix(logits, target, num_classes=NUM_CLASSES, ignore_index=255)
+        assert torch.equal(got["confmat"], reference)
+
+    def test_the_buffer_holds_indices_not_logits(self) -> None:
+        from lightning_metrics_base.compute_groups import group_by_settings
+
+        collection = group_by_settings(self.metrics())
+        buffer = UpdateBuffer(batches=16)
+        for seed in range(3):
+            buffer.add(collection, *self.segmentation(seed))
+        (entry,) = buffer._inputs[1:]  # the first batch is fed directly
+        assert entry.preds["labels"].shape == (4, 6, 6) and entry.preds["labels"].dtype == torch.int64
+        assert entry.preds[None].shape == (4, NUM_CLASSES, 6, 6)  # the top-2 accuracy reads the logits
+        assert normalization(collection["top2"]) is None and normalization(collection["iou"]) == "labels"
