@@ -71,3 +71,12 @@ def test_log_check_benchmark_reports_a_ratio() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(r"with MetricLogCheck / without: \d+\.\d+ \(min", result.stdout)
+
+
+def test_workload_benchmark_checks_values_and_reports_ratios() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_workloads.py"), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for workload in ("segmentation", "regression"):
+        assert re.search(rf"{workload}: ours/lean \d+\.\d+ \(min .*same \d+ logged values", result.stdout), workload

@@ -1,0 +1,205 @@
+"""Realistic workloads: MetricAwareModule against the leanest correct hand-written code, side by side.
+
+Each workload trains a cheap model whose metric work is what a real project's would be, in one
+process, one thread; runs alternate (shuffled each round) after a warm-up, and each ratio is taken
+within a round. Every variant logs the same values (checked on the warm-up round). CPU time.
+
+    python benchmarks/bench_workloads.py              # every workload, 5 rounds
+    python benchmarks/bench_workloads.py --quick      # a smoke run at a tiny size
+    python benchmarks/bench_workloads.py segmentation # one workload
+
+Workloads:
+- segmentation: logits (8, 21, H, W) per batch; Jaccard index, Dice (macro F1), pixel accuracy and a
+  confusion matrix over 21 classes.
+- regression: batches of 512, MSE, MAE, R2, Pearson and explained variance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lightning import LightningModule, Trainer
+from torch import Tensor
+from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassJaccardIndex,
+)
+from torchmetrics.regression import (
+    ExplainedVariance,
+    MeanAbsoluteError,
+    MeanSquaredError,
+    PearsonCorrCoef,
+    R2Score,
+)
+
+from lightning_metrics_base import MetricAwareModule
+
+CLASSES = 21
+
+
+def segmentation_metrics() -> dict[str, Metric]:
+    return {
+        "iou": MulticlassJaccardIndex(CLASSES),
+        "dice": MulticlassF1Score(CLASSES, average="macro"),
+        "pixel_acc": MulticlassAccuracy(CLASSES, average="micro"),
+        "confmat": MulticlassConfusionMatrix(CLASSES),
+    }
+
+
+def regression_metrics() -> dict[str, Metric]:
+    return {
+        "mse": MeanSquaredError(),
+        "mae": MeanAbsoluteError(),
+        "r2": R2Score(),
+        "pearson": PearsonCorrCoef(),
+        "explained_variance": ExplainedVariance(),
+    }
+
+
+class Lean(LightningModule):
+    """The leanest correct code by hand: `update()` every step; compute, log and reset once per epoch."""
+
+    def __init__(self, net: torch.nn.Module, metrics: dict[str, Metric], loss: Callable[..., Tensor]) -> None:
+        super().__init__()
+        self.net, self.loss = net, loss
+        collection = MetricCollection(metrics)
+        self.train_metrics, self.val_metrics = collection.clone(prefix="train/"), collection.clone(prefix="val/")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)  # type: ignore[no-any-return]
+
+    def step(self, stage: str, batch: Any) -> Tensor:
+        x, y = batch
+        preds = self(x)
+        loss = self.loss(preds, y)
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, batch_size=len(y))
+        getattr(self, f"{stage}_metrics").update(preds.detach(), y)
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self.step("train", batch)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.step("val", batch)
+
+    def log_epoch(self, stage: str) -> None:
+        collection = getattr(self, f"{stage}_metrics")
+        values = collection.compute()
+        self.log_dict({name: value for name, value in values.items() if value.ndim == 0})
+        collection.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self.log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_epoch("val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.001)
+
+
+class Ours(MetricAwareModule):
+    def __init__(self, net: torch.nn.Module, metrics: dict[str, Metric], loss: Callable[..., Tensor]) -> None:
+        super().__init__(metrics, loss_fn=loss, log_figures=False)
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)  # type: ignore[no-any-return]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.001)
+
+
+def segmentation(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
+    size, batches = (32, 4) if quick else (128, 12)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(8 * batches, 3, size, size, generator=generator)
+    masks = torch.randint(0, CLASSES, (8 * batches, size, size), generator=generator)
+    data = DataLoader(TensorDataset(images, masks), batch_size=8)
+
+    def make(cls: type) -> LightningModule:
+        torch.manual_seed(0)
+        return cls(torch.nn.Conv2d(3, CLASSES, 1), segmentation_metrics(), F.cross_entropy)  # type: ignore[no-any-return]
+
+    return data, make
+
+
+def regression(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
+    batches = 4 if quick else 40
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(512 * batches, 16, generator=generator)
+    y = x.sum(dim=1) + torch.randn(512 * batches, generator=generator)
+    data = DataLoader(TensorDataset(x, y), batch_size=512)
+
+    def make(cls: type) -> LightningModule:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(16, 1), torch.nn.Flatten(0))
+        return cls(net, regression_metrics(), F.mse_loss)  # type: ignore[no-any-return]
+
+    return data, make
+
+
+WORKLOADS = {"segmentation": segmentation, "regression": regression}
+
+
+def fit(model: LightningModule, data: DataLoader[Any]) -> tuple[float, dict[str, float]]:
+    trainer = Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+    )
+    start = time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, data, data)
+    seconds = time.process_time() - start
+    values = trainer.callback_metrics.items()
+    return seconds, {name.removesuffix("_epoch"): float(value) for name, value in values if "_step" not in name}
+
+
+def run(name: str, rounds: int, quick: bool) -> None:
+    data, make = WORKLOADS[name](quick)
+    _, lean_values = fit(make(Lean), data)
+    _, ours_values = fit(make(Ours), data)
+    for key, value in lean_values.items():
+        assert abs(ours_values[key] - value) <= 1e-4 * max(1.0, abs(value)), (name, key, ours_values[key], value)
+    ratios = []
+    for _ in range(rounds):
+        order = [Lean, Ours]
+        random.shuffle(order)
+        times = {cls: fit(make(cls), data)[0] for cls in order}
+        ratios.append(times[Ours] / times[Lean])
+    print(
+        f"{name}: ours/lean {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f},"
+        f" {rounds} rounds; same {len(lean_values)} logged values)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workloads", nargs="*", default=list(WORKLOADS))
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for name in args.workloads:
+        run(name, 1 if args.quick else 5, args.quick)
+
+
+if __name__ == "__main__":
+    main()
