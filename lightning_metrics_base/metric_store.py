@@ -31,8 +31,12 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 Reduce = Callable[[Tensor], Tensor]
 """Sums a tensor across processes (identity on one process)."""
 
-StageMetrics = MetricCollection | Mapping[str, MetricCollection]
-"""One stage's metrics: a collection, or for a multi-output model one collection per output."""
+StageMetrics = MetricCollection | nn.ModuleDict
+"""One stage's metrics as the store holds and returns them: a collection, or for a multi-output model a
+`torch.nn.ModuleDict` of one collection per output."""
+
+BuiltMetrics = MetricCollection | Mapping[str, MetricCollection]
+"""One stage's metrics as the config built them (see `config.build_metrics`, `config.build_output_metrics`)."""
 
 
 @dataclass
@@ -88,7 +92,7 @@ class MetricStore(nn.Module):
 
     def __init__(
         self,
-        collections: Mapping[str, StageMetrics],
+        collections: Mapping[str, BuiltMetrics],
         step_values: bool = False,
         buffer_batches: int = 1,
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
@@ -295,7 +299,7 @@ def _upcast(value: Tensor) -> Tensor:
     return value.float() if value.dtype in _LOW_PRECISION else value
 
 
-def _unit(metrics: StageMetrics) -> nn.Module:
+def _unit(metrics: BuiltMetrics) -> StageMetrics:
     return metrics if isinstance(metrics, MetricCollection) else nn.ModuleDict(dict(metrics))
 
 

@@ -18,8 +18,6 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
-from torch.nn import ModuleDict
-from torchmetrics import MetricCollection
 
 from lightning_metrics_base._lightning_internals import epoch_end_step, hparams_initial, should_update_logs
 from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts
@@ -28,7 +26,7 @@ from lightning_metrics_base.config import STAGES, MetricsConfig, check_options, 
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.figures import FigureSender
 from lightning_metrics_base.kept_hooks import keep_work, module_work
-from lightning_metrics_base.metric_store import EpochValues, MetricStore
+from lightning_metrics_base.metric_store import EpochValues, MetricStore, StageMetrics
 from lightning_metrics_base.naming import (
     LOSS,
     Destination,
@@ -44,7 +42,6 @@ from lightning_metrics_base.sync_advice import SilencedSyncAdvice
 
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
 
-StageMetrics = MetricCollection | ModuleDict
 _PROPERTIES = ("train_metrics", "val_metrics", "test_metrics", "best_values", "log_sep", "buffer_batches", "track_best")
 
 KEPT_HOOKS: tuple[str, ...] = (
