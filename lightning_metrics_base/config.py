@@ -17,6 +17,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.wrappers import MetricTracker
 
 from lightning_metrics_base.compute_groups import group_by_settings
+from lightning_metrics_base.heads import Heads, fresh_copy
 from lightning_metrics_base.naming import LOSS, address, expected_names
 from lightning_metrics_base.specs import instantiate_spec, is_spec, tracker_refusal
 
@@ -26,8 +27,8 @@ STAGES: tuple[str, ...] = ("train", "val", "test")
 MetricsConfig = Mapping[str, Any] | MetricCollection | None
 """What `build_metrics` accepts: a flat dict, a collection, a per-stage dict, or ``None``."""
 
-Heads = dict[str, MetricCollection]
-"""One stage's metrics of a multi-output model: output name → that output's collection."""
+OutputMetrics = dict[str, MetricCollection]
+"""One stage's metrics of a multi-output model as built: output name → that output's collection."""
 
 
 def build_metrics(
@@ -92,7 +93,7 @@ def build_metrics(
 
 def build_output_metrics(
     metrics: MetricsConfig, outputs: Sequence[str], stages: Sequence[str] = STAGES
-) -> dict[str, Heads]:
+) -> dict[str, OutputMetrics]:
     """Build one collection per stage and output for a multi-output model.
 
     Args:
@@ -144,13 +145,13 @@ class Options:
     """The constructor's arguments of `MetricAwareModule` after every check (see `check_options`).
 
     Attributes:
-        collections: ``{stage: collection}``, or with ``outputs`` ``{stage: {output: collection}}``.
+        collections: ``{stage: Heads}``: one collection per output (one unnamed head without ``outputs``).
         addressed: ``{stage: {address: metric}}``, the names ``prog_bar`` and ``track_best`` may use.
         prog_bar: the names shown in the progress bar.
         track_best: the names whose best validation value is logged.
     """
 
-    collections: Mapping[str, Any]
+    collections: dict[str, Heads]
     addressed: dict[str, dict[str, Metric]]
     loss_fn: Callable[[Any, Any], Any] | None
     log_sep: str
@@ -190,11 +191,12 @@ def check_options(
     """
     checked_loss_fn, checked_sep = check_loss_fn(loss_fn), check_log_sep(log_sep)
     checked_outputs = check_outputs(outputs)
-    collections: Mapping[str, Any] = (
+    built: Mapping[str, Any] = (
         build_metrics(metrics, stages)
         if checked_outputs is None
         else build_output_metrics(metrics, checked_outputs, stages)
     )
+    collections = {stage: Heads.of(stage_metrics) for stage, stage_metrics in built.items()}
     checked_batches = check_buffer_batches(buffer_batches)
     addressed = {stage: addressed_metrics(stage_metrics) for stage, stage_metrics in collections.items()}
     return Options(
@@ -265,19 +267,17 @@ def plain_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _to_container(value) for key, value in hparams.items()}
 
 
-def addressed_metrics(metrics: MetricCollection | Mapping[str, MetricCollection]) -> dict[str, Metric]:
+def addressed_metrics(heads: Heads) -> dict[str, Metric]:
     """One stage's metrics by address: ``"acc"``, or ``"cls/acc"`` for the metrics of output ``cls``.
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy
-        >>> list(addressed_metrics({"cls": MetricCollection({"acc": MulticlassAccuracy(3)})}))
+        >>> list(addressed_metrics(Heads.of({"cls": MetricCollection({"acc": MulticlassAccuracy(3)})})))
         ['cls/acc']
     """
-    if isinstance(metrics, MetricCollection):
-        return {str(name): metric for name, metric in metrics.items(keep_base=False, copy_state=False)}
     return {
         address(output, str(name)): metric
-        for output, collection in metrics.items()
+        for output, collection in heads.heads()
         for name, metric in collection.items(keep_base=False, copy_state=False)
     }
 
@@ -306,22 +306,6 @@ def check_outputs(outputs: Sequence[str] | None) -> tuple[str, ...] | None:
     if len(set(checked)) != len(checked):
         raise ValueError(f"outputs: {checked} names an output twice.")
     return checked
-
-
-def fresh_copy(collection: MetricCollection) -> MetricCollection:
-    """Return an independent deep copy of ``collection`` with its state reset.
-
-    Examples:
-        >>> import torch
-        >>> from torchmetrics.regression import MeanAbsoluteError
-        >>> used = MetricCollection({"mae": MeanAbsoluteError()})
-        >>> used.update(torch.ones(2), torch.zeros(2))
-        >>> fresh_copy(used)["mae"].update_called
-        False
-    """
-    copied = copy.deepcopy(collection)
-    copied.reset()
-    return copied
 
 
 def plain_key(key: object, where: str) -> str:
@@ -430,10 +414,10 @@ def _to_container(value: Any) -> Any:
     return value
 
 
-def _build_heads(metrics: object, outputs: Sequence[str], key: str) -> Heads:
+def _build_heads(metrics: object, outputs: Sequence[str], key: str) -> OutputMetrics:
     if not isinstance(metrics, Mapping) or isinstance(metrics, MetricCollection):
         raise TypeError(f"{key}: expected a dict keyed by output, but got {type(metrics).__name__}.")
-    heads: Heads = {}
+    heads: OutputMetrics = {}
     for output, value in metrics.items():
         output = plain_key(output, key)
         if output not in outputs:

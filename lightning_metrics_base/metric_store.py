@@ -16,13 +16,13 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import Metric, MetricCollection
+from torchmetrics import Metric
 
 from lightning_metrics_base._torchmetrics_internals import dtype_of, set_dtype, set_sync_requested, state_defaults
 from lightning_metrics_base.batch import map_tensors
 from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer
-from lightning_metrics_base.config import fresh_copy
 from lightning_metrics_base.errors import MetricUpdateError, compute_error, update_error
+from lightning_metrics_base.heads import Heads, StageMetrics
 from lightning_metrics_base.naming import address
 from lightning_metrics_base.sync import compute_collection
 
@@ -30,13 +30,6 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 Reduce = Callable[[Tensor], Tensor]
 """Sums a tensor across processes (identity on one process)."""
-
-StageMetrics = MetricCollection | nn.ModuleDict
-"""One stage's metrics as the store holds and returns them: a collection, or for a multi-output model a
-`torch.nn.ModuleDict` of one collection per output."""
-
-BuiltMetrics = MetricCollection | Mapping[str, MetricCollection]
-"""One stage's metrics as the config built them (see `config.build_metrics`, `config.build_output_metrics`)."""
 
 
 @dataclass
@@ -65,10 +58,8 @@ class MetricStore(nn.Module):
     - Dataloader ``i > 0`` gets a fresh clone of the stage's collection on first use.
 
     Args:
-        collections: one collection per stage (see `build_metrics`), or for a multi-output model one
-            dict ``{output: collection}`` per stage (see `build_output_metrics`); a stage's metrics
-            are then a `torch.nn.ModuleDict` of collections, and each output's metrics see only
-            that output of the predictions and targets.
+        collections: the `Heads` of each stage (one collection per output; a single-output model has
+            one unnamed head); each output's metrics see only that output of the predictions and targets.
         step_values: keep a twin of the train collection that computes each batch's own values.
         buffer_batches: feed eligible metrics the concatenation of up to this many batches in one
             update per compute group (see `UpdateBuffer`); ``1`` updates every batch.
@@ -77,8 +68,9 @@ class MetricStore(nn.Module):
 
     Examples:
         >>> import torch
+        >>> from torchmetrics import MetricCollection
         >>> from torchmetrics.regression import MeanAbsoluteError
-        >>> store = MetricStore({"val": MetricCollection({"mae": MeanAbsoluteError()})})
+        >>> store = MetricStore({"val": Heads.of(MetricCollection({"mae": MeanAbsoluteError()}))})
         >>> store.get("val", 1) is store.get("val", 0), store.get("train", 0)
         (False, None)
         >>> store.update("val", 0, torch.tensor([1.0, 2.0]), torch.tensor([1.0, 4.0]))
@@ -92,7 +84,7 @@ class MetricStore(nn.Module):
 
     def __init__(
         self,
-        collections: Mapping[str, BuiltMetrics],
+        collections: Mapping[str, Heads],
         step_values: bool = False,
         buffer_batches: int = 1,
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
@@ -100,11 +92,11 @@ class MetricStore(nn.Module):
         super().__init__()
         self.buffer_batches, self.buffer_bytes = buffer_batches, buffer_bytes
         self._update_buffers: dict[tuple[str, int, str | None], UpdateBuffer] = {}
-        units = {stage: _unit(metrics) for stage, metrics in collections.items()}
+        units = dict(collections)
         # ModuleDict keys must not clash with nn.Module attributes such as `train`.
         self.stages = nn.ModuleDict({_stage_key(stage): nn.ModuleList([unit]) for stage, unit in units.items()})
         train = units.get("train")
-        self.step_twin = _without_sync(_fresh_unit(train)) if step_values and train is not None else None
+        self.step_twin = _without_sync(train.fresh()) if step_values and train is not None else None
         self._loss_sums: dict[tuple[str, int], dict[str, Tensor]] = {}
         self._counts: dict[tuple[str, int], int] = {}
         self._pending: set[tuple[str, int]] = set()
@@ -116,24 +108,29 @@ class MetricStore(nn.Module):
         """Tell whether ``stage`` has metrics."""
         return _stage_key(stage) in self.stages
 
-    def get(self, stage: str, dataloader_idx: int = 0) -> Any:
-        """Return the metrics of ``stage`` for ``dataloader_idx`` (a collection, or one per output), or ``None``."""
+    def get(self, stage: str, dataloader_idx: int = 0) -> StageMetrics | None:
+        """The metrics of ``stage`` for ``dataloader_idx`` as users read them (`Heads.public`), or ``None``."""
+        heads = self.heads(stage, dataloader_idx)
+        return None if heads is None else heads.public()
+
+    def heads(self, stage: str, dataloader_idx: int = 0) -> Heads | None:
+        """Return the heads of ``stage`` for ``dataloader_idx`` (a copy is made for a new dataloader), or ``None``."""
         key = _stage_key(stage)
         if key not in self.stages:
             return None
-        per_loader: nn.ModuleList = self.stages[key]  # type: ignore[assignment]
+        per_loader: list[Heads] = self.stages[key]  # type: ignore[assignment]
         while len(per_loader) <= dataloader_idx:
             # Made during an evaluation (the sanity check), a copy takes the mode its siblings return
             # to afterwards; Lightning restores only the modes it captured before the evaluation.
-            per_loader.append(_fresh_unit(per_loader[0]).train(self._resting_mode))
+            per_loader.append(per_loader[0].fresh().train(self._resting_mode))
         return per_loader[dataloader_idx]
 
-    def read(self, stage: str, dataloader_idx: int = 0) -> Any:
-        """Return the metrics like `get`, after feeding them their buffered batches: whole state for a reader."""
+    def read(self, stage: str, dataloader_idx: int = 0) -> StageMetrics | None:
+        """What users read of ``stage`` (see `Heads.public`), after feeding the buffered batches: whole state."""
         self.flush(stage, dataloader_idx)
         return self.get(stage, dataloader_idx)
 
-    def collections(self, stage: str) -> list[Any]:
+    def collections(self, stage: str) -> list[Heads]:
         """Every dataloader's metrics of ``stage``, indexed by dataloader (empty if the stage has no metrics)."""
         key = _stage_key(stage)
         return list(self.stages[key]) if key in self.stages else []  # type: ignore[call-overload]
@@ -161,11 +158,11 @@ class MetricStore(nn.Module):
         Raises:
             MetricUpdateError: a metric rejected the inputs; the message names stage, dataloader and metric.
         """
-        unit = self.get(stage, dataloader_idx)
-        if unit is None:
+        heads = self.heads(stage, dataloader_idx)
+        if heads is None:
             return None
         self._pending.add((stage, dataloader_idx))
-        for output, collection in _heads(unit):
+        for output, collection in heads.heads():
             output_preds, output_target = _route(preds, output), _route(target, output)
             on_error = functools.partial(update_error, stage, dataloader_idx, collection, output=output)
             try:
@@ -179,7 +176,7 @@ class MetricStore(nn.Module):
         # The twin holds only this batch: its result is the batch's own value, whatever the metric
         # (wrappers such as MinMaxMetric lose their state in `forward`, so it is never used).
         values: dict[str, tuple[Any, Metric]] = {}
-        for output, collection in _heads(self.step_twin):
+        for output, collection in self.step_twin.heads():
             collection.reset()
             collection.update(_route(preds, output), _route(target, output))
             values.update({address(output, name): item for name, item in compute_collection(collection).items()})
@@ -188,16 +185,17 @@ class MetricStore(nn.Module):
     def flush(self, stage: str, dataloader_idx: int | None = None) -> None:
         """Feed the buffered batches of ``stage`` (one dataloader, or all) to their metrics now."""
         for (buffer_stage, index, output), buffer in self._update_buffers.items():
-            if buffer_stage == stage and dataloader_idx in (None, index):
-                unit = self.get(stage, index)
-                collection = unit if output is None else unit[output]
+            heads = self.heads(stage, index)
+            if buffer_stage == stage and dataloader_idx in (None, index) and heads is not None:
+                collection = dict(heads.heads())[output]
                 buffer.flush(collection, functools.partial(update_error, stage, index, collection, output=output))
 
     def _buffer(self, stage: str, dataloader_idx: int, output: str | None) -> UpdateBuffer:
         key = (stage, dataloader_idx, output)
         if key not in self._update_buffers:
             # the bound holds per stage and dataloader: a multi-output model's outputs share it
-            share = self.buffer_bytes // max(1, len(_heads(self.get(stage, dataloader_idx))))
+            heads = self.heads(stage, dataloader_idx)
+            share = self.buffer_bytes // max(1, len(heads.heads()) if heads is not None else 1)
             self._update_buffers[key] = UpdateBuffer(self.buffer_batches, share)
         return self._update_buffers[key]
 
@@ -233,10 +231,11 @@ class MetricStore(nn.Module):
             MetricComputeError: a metric's compute failed; the message names stage, dataloader and metric.
         """
         key = (stage, dataloader_idx)
-        unit = self.read(stage, dataloader_idx)
+        self.flush(stage, dataloader_idx)
+        heads = self.heads(stage, dataloader_idx)
         self._pending.discard(key)
         values = EpochValues()
-        for output, collection in _heads(unit):
+        for output, collection in heads.heads() if heads is not None else []:
             if any(metric.update_count for metric in _all_metrics(collection)):
                 on_error = functools.partial(compute_error, stage, dataloader_idx, output=output)
                 computed = compute_collection(collection, on_error)
@@ -253,8 +252,8 @@ class MetricStore(nn.Module):
 
     def reset(self, stage: str) -> None:
         """Drop the state of every collection and the loss sums of ``stage``."""
-        for unit in self.collections(stage):
-            for _, collection in _heads(unit):
+        for heads in self.collections(stage):
+            for _, collection in heads.heads():
                 collection.reset()
         for (buffer_stage, _, _), buffer in self._update_buffers.items():
             if buffer_stage == stage:
@@ -297,25 +296,6 @@ def upcast_low_precision(value: Any) -> Any:
 
 def _upcast(value: Tensor) -> Tensor:
     return value.float() if value.dtype in _LOW_PRECISION else value
-
-
-def _unit(metrics: BuiltMetrics) -> StageMetrics:
-    return metrics if isinstance(metrics, MetricCollection) else nn.ModuleDict(dict(metrics))
-
-
-def _heads(unit: Any) -> list[tuple[str | None, MetricCollection]]:
-    # A MetricCollection is itself a ModuleDict: test it first.
-    if unit is None:
-        return []
-    if isinstance(unit, MetricCollection):
-        return [(None, unit)]
-    return list(unit.items())
-
-
-def _fresh_unit(unit: Any) -> Any:
-    if isinstance(unit, MetricCollection):
-        return fresh_copy(unit)
-    return nn.ModuleDict({output: fresh_copy(collection) for output, collection in unit.items()})
 
 
 def _route(value: Any, output: str | None) -> Any:

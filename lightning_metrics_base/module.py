@@ -25,8 +25,9 @@ from lightning_metrics_base.best import BestTracker
 from lightning_metrics_base.config import STAGES, MetricsConfig, check_options, plain_hparams
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.figures import FigureSender
+from lightning_metrics_base.heads import StageMetrics
 from lightning_metrics_base.kept_hooks import keep_work, module_work
-from lightning_metrics_base.metric_store import EpochValues, MetricStore, StageMetrics
+from lightning_metrics_base.metric_store import EpochValues, MetricStore
 from lightning_metrics_base.naming import (
     LOSS,
     Destination,
@@ -190,17 +191,17 @@ class MetricAwareModule(LightningModule, BatchHooks):
     @property
     def train_metrics(self) -> StageMetrics | None:
         """The train `MetricCollection` (with ``outputs``: a `ModuleDict` of one per output), or ``None``."""
-        return self._metric_store.read("train")  # type: ignore[no-any-return]
+        return self._metric_store.read("train")
 
     @property
     def val_metrics(self) -> StageMetrics | None:
         """The validation metrics of dataloader 0, like ``train_metrics``."""
-        return self._metric_store.read("val")  # type: ignore[no-any-return]
+        return self._metric_store.read("val")
 
     @property
     def test_metrics(self) -> StageMetrics | None:
         """The test metrics of dataloader 0, like ``train_metrics``."""
-        return self._metric_store.read("test")  # type: ignore[no-any-return]
+        return self._metric_store.read("test")
 
     @property
     def best_values(self) -> dict[str, float]:

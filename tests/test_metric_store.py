@@ -10,12 +10,13 @@ from torchmetrics.regression import MeanAbsoluteError
 
 from lightning_metrics_base._torchmetrics_internals import state_defaults
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
+from lightning_metrics_base.heads import Heads
 from lightning_metrics_base.metric_store import MetricStore
 
 
 class TestMetricStore:
     def test_dataloader_clone_is_fresh(self) -> None:
-        store = MetricStore({"val": MetricCollection({"mae": MeanAbsoluteError()})})
+        store = MetricStore({"val": Heads.of(MetricCollection({"mae": MeanAbsoluteError()}))})
         first = store.get("val", 0)
         assert first is not None
         first.update(torch.ones(3), torch.zeros(3))
@@ -25,7 +26,7 @@ class TestMetricStore:
         assert store.get("test") is None and not store.has("test")
 
     def test_read_feeds_the_buffered_batches_first(self) -> None:
-        store = MetricStore({"val": MetricCollection({"mae": MeanAbsoluteError()})}, buffer_batches=4)
+        store = MetricStore({"val": Heads.of(MetricCollection({"mae": MeanAbsoluteError()}))}, buffer_batches=4)
         store.update("val", 0, torch.ones(3), torch.zeros(3))  # the first batch is fed at once
         store.update("val", 0, 3 * torch.ones(3), torch.zeros(3))
         buffered = store.get("val", 0)
@@ -35,7 +36,7 @@ class TestMetricStore:
         assert float(read["mae"].compute()) == 2.0
 
     def test_state_dict_is_empty_and_loading_ignores_metric_keys(self) -> None:
-        store = MetricStore({"val": MetricCollection({"mean": MeanMetric()})})
+        store = MetricStore({"val": Heads.of(MetricCollection({"mean": MeanMetric()}))})
         store.get("val", 0)["mean"].persistent(True)  # type: ignore[index]
         assert dict(store.state_dict()) == {}
         holder = torch.nn.Module()
@@ -45,7 +46,9 @@ class TestMetricStore:
 
     @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
     def test_float_states_stay_float32(self, dtype: torch.dtype) -> None:
-        store = MetricStore({"val": MetricCollection({"mae": MeanAbsoluteError(), "acc": MulticlassAccuracy(3)})})
+        store = MetricStore(
+            {"val": Heads.of(MetricCollection({"mae": MeanAbsoluteError(), "acc": MulticlassAccuracy(3)}))}
+        )
         store.to(dtype)
         val = store.get("val")
         assert val is not None
@@ -72,7 +75,9 @@ class TestMetricStore:
         assert float(store.compute_epoch("train", 0).losses["loss"]) == 2.0
 
     def test_update_and_compute_name_the_failing_metric(self) -> None:
-        store = MetricStore({"val": MetricCollection({"acc": MulticlassAccuracy(3), "auroc": MulticlassAUROC(3)})})
+        store = MetricStore(
+            {"val": Heads.of(MetricCollection({"acc": MulticlassAccuracy(3), "auroc": MulticlassAUROC(3)}))}
+        )
         with pytest.raises(MetricUpdateError, match=r"val metric 'acc' failed to update \(dataloader 1\)"):
             store.update("val", 1, torch.zeros(4, 5), torch.zeros(4, dtype=torch.long))
         store.reset("val")
@@ -82,7 +87,7 @@ class TestMetricStore:
             store.compute_epoch("val", 0)
 
     def test_step_values_come_from_the_batch_alone(self) -> None:
-        store = MetricStore({"train": MetricCollection({"mae": MeanAbsoluteError()})}, step_values=True)
+        store = MetricStore({"train": Heads.of(MetricCollection({"mae": MeanAbsoluteError()}))}, step_values=True)
         assert store.update("train", 0, torch.ones(2), torch.zeros(2), step_values=False) is None
         step = store.update("train", 0, torch.full((2,), 3.0), torch.zeros(2), step_values=True)
         assert step is not None and float(step["mae"][0]) == 3.0
