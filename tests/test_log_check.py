@@ -303,12 +303,12 @@ def test_under_two_process_ddp(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = sorted(line for line in result.stdout.splitlines() if line.startswith("RANK"))
-    assert [line.split()[1] for line in lines] == ["0", "1"]
+    assert [line.split()[1] for line in lines] == ["0", "1"], result.stdout[-3000:] + result.stderr[-3000:]
     for line in lines:
         truth = float(line.split("TRUTH ")[1].split()[0])
         over_epoch = float(re.search(r"'val_f1', [\d.]+, ([\d.]+)\)", line).group(1))  # type: ignore[union-attr]
         assert over_epoch == pytest.approx(truth, abs=1e-5)  # over both processes' samples
-    assert "RANK 0 NOTES 1" in lines[0] and "RANK 1 NOTES 0" in lines[1]  # one warning, from rank 0
+    assert "RANK 0 NOTES 1" in lines[0] and "RANK 1 NOTES 0" in lines[1], lines  # one warning, from rank 0
 
 
 def test_is_a_callback_export() -> None:
