@@ -213,6 +213,36 @@ class MetricStore(nn.Module):
         """The dataloaders of ``stage`` that saw a batch since their values were last computed."""
         return sorted(index for pending_stage, index in self._pending if pending_stage == stage)
 
+    def concatenated_bytes(self, stage: str, dataloader_idx: int) -> dict[str, int]:
+        """The bytes each metric of ``stage`` and dataloader keeps in states that grow with every sample.
+
+        Such states (lists of tensors, concatenated across processes: AUROC or average precision with
+        ``thresholds=None``, retrieval metrics) are gathered whole by every process at compute.
+
+        Examples:
+            >>> import torch
+            >>> from torchmetrics import MetricCollection
+            >>> from torchmetrics.classification import BinaryAUROC
+            >>> store = MetricStore({"val": Heads.of(MetricCollection({"auroc": BinaryAUROC()}))}, buffer_batches=1)
+            >>> store.update("val", 0, torch.rand(1000), torch.randint(0, 2, (1000,)))
+            >>> store.concatenated_bytes("val", 0)
+            {'auroc': 12000}
+        """
+        self.flush(stage, dataloader_idx)
+        heads = self.heads(stage, dataloader_idx)
+        sizes: dict[str, int] = {}
+        for output, collection in heads.heads() if heads is not None else []:
+            for name, metric in collection.items(keep_base=False, copy_state=False):
+                grown = sum(
+                    _nbytes(item)
+                    for state in state_defaults(metric)
+                    if isinstance(getattr(metric, state), list)
+                    for item in getattr(metric, state)
+                )
+                if grown:
+                    sizes[address(output, str(name))] = grown
+        return sizes
+
     def compute_epoch(self, stage: str, dataloader_idx: int, reduce: Reduce | None = None) -> EpochValues:
         """Compute the epoch values of ``stage`` and dataloader, over every process.
 
@@ -292,6 +322,10 @@ def upcast_low_precision(value: Any) -> Any:
         torch.float32
     """
     return map_tensors(value, _upcast)
+
+
+def _nbytes(value: Any) -> int:
+    return value.element_size() * value.nelement() if isinstance(value, Tensor) else 0
 
 
 def _upcast(value: Tensor) -> Tensor:

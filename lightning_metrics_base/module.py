@@ -136,11 +136,15 @@ class MetricAwareModule(LightningModule, BatchHooks):
         "_quiet",
         "_figures",
         "_hooks_in_progress",
+        "_large_states_said",
         "epoch_metrics",
     ]
 
     buffer_bytes: int = 16 * 2**20
     """The bound on buffered metric inputs per stage and dataloader (16 MiB); a subclass may change it."""
+
+    large_state_bytes: int = 256 * 2**20
+    """Above this size per process (256 MiB), a metric state that grows with every sample gets a notice."""
 
     def __init__(
         self,
@@ -172,6 +176,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         self._logged = LoggedNames()
         self.epoch_metrics: dict[str, Tensor] = {}
         self._padding, self._quiet, self._figures = PaddingWarnings(), SilencedSyncAdvice(), FigureSender()
+        self._large_states_said: set[str] = set()
 
     @property
     def log_sep(self) -> str:
@@ -263,6 +268,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
         self._logged.clear()
         if stage == "fit":
             self._figures.forget_notices()
+            self._large_states_said.clear()
 
     @module_work
     def teardown(self, stage: str) -> None:
@@ -420,6 +426,7 @@ class MetricAwareModule(LightningModule, BatchHooks):
 
     def _finish(self, where: Destination) -> None:
         # compute -> publish (epoch_metrics, figures, best) -> log
+        self._notice_large_states(where)
         values = self._metric_store.compute_epoch(where.stage, where.dataloader_idx, self._sum_across_processes())
         scalars = self._publish(where, values)
         quiet = torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -457,6 +464,22 @@ class MetricAwareModule(LightningModule, BatchHooks):
                 scalars += [(name, value, "track_best") for name, value in best]
         return scalars
 
+    def _notice_large_states(self, where: Destination) -> None:
+        # once per fit and metric: a state that keeps every sample, and what gathering it will cost
+        trainer = self._trainer
+        processes = trainer.world_size if trainer is not None else 1
+        for name, size in self._metric_store.concatenated_bytes(where.stage, where.dataloader_idx).items():
+            notice = f"large:{where.stage}/{name}"
+            if size > self.large_state_bytes and notice not in self._large_states_said:
+                self._large_states_said.add(notice)
+                rank_zero_warn(
+                    f"{where.stage} metric {name!r} keeps {_size(size)} of predictions and targets per process (a"
+                    " state that grows with every sample, as with `thresholds=None`); computing it gathers every"
+                    f" process's share, {_size(processes * size)} on each of {processes}."
+                    " A binned state has a fixed size: pass `thresholds=` (e.g. `thresholds=200`) to the metric.",
+                    category=UserWarning,
+                )
+
     def _counts_for_best(self) -> bool:
         # Only fitting counts: the sanity check and `trainer.validate()` never change a best value
         # (in the manner of `EarlyStopping._should_skip_check`).
@@ -487,3 +510,7 @@ def _owner(source: str) -> str:
     if source.startswith(f"{LOSS}/"):
         return f"loss component {source.split('/', 1)[1]!r}"
     return f"metric {source!r}"
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"

@@ -299,3 +299,23 @@ class TestClassIndices:
         assert entry.preds["labels"].shape == (4, 6, 6) and entry.preds["labels"].dtype == torch.int64
         assert entry.preds[None].shape == (4, NUM_CLASSES, 6, 6)  # the top-2 accuracy reads the logits
         assert normalization(collection["top2"]) is None and normalization(collection["iou"]) == "labels"
+
+
+class SmallLimit(Classifier):
+    large_state_bytes = 1000  # a tiny limit, so a small validation set passes it
+
+
+def test_a_state_that_grows_with_every_sample_gets_one_notice_per_fit() -> None:
+    metrics = {"val": {"auroc": MulticlassAUROC(NUM_CLASSES, thresholds=None), "acc": MulticlassAccuracy(NUM_CLASSES)}}
+    model = SmallLimit(metrics, lr=0.0)
+    data = loader(classification_data(200, seed=520), batch_size=32)
+    with pytest.warns(UserWarning) as record:
+        make_trainer(max_epochs=2).fit(model, data, data)
+    notices = [str(warning.message) for warning in record if "grows with every sample" in str(warning.message)]
+    # 200 samples x (5 float32 scores + 1 int64 label) = 5,600 bytes, gathered on each of 1 process
+    assert len(notices) == 1 and "val metric 'auroc' keeps 5.5 KiB" in notices[0]
+    assert "5.5 KiB on each of 1" in notices[0] and "thresholds=200" in notices[0]
+    assert float(model.epoch_metrics["val/auroc"]) == pytest.approx(
+        float(multiclass_auroc(*predict_all(model, classification_data(200, seed=520)), num_classes=NUM_CLASSES)),
+        abs=1e-6,
+    )
