@@ -648,36 +648,13 @@ class _Walker:
             if value.kind.startswith("compute") and on_epoch is False:
                 self._running_value(place, label, value, ctx)
             return
-        severity = WARNING if value.additive else ERROR
-        why = (
-            "additive, so the mean is right on one process with equal batches, but wrong under DDP or uneven batches"
-            if value.additive
-            else "not an average of batch values"
-        )
         default = "" if _given(call, "on_epoch") else f" (the {ctx.hook} default)"
         fix = self._fix(call, node, value, ctx) if single else ()
         if value.kind in ("compute", "compute-dict"):
-            message = (
-                f"{label}{_object_text(value)}.compute() is logged from {ctx.hook} with on_epoch=True{default}: every"
-                f" step logs the metric over the batches seen so far and Lightning averages those running values,"
-                f" which is not the {value.what} over the epoch. Pass the Metric object to self.log"
-                f" (`self.log(..., {_object_text(value)})`) and Lightning computes it once per epoch.{monitored}"
-            )
-            self.a._add(place, "LM102", ERROR, message, fix)
-            return
-        what = f"self.{value.ref} ({value.what})" if value.ref else value.what
-        log = "self.log_dict(self.{0})" if value.kind == "batch-dict" else "self.log(name, self.{0})"
-        remedy = (
-            f"Update the metric in the step and log the Metric object: `self.{value.ref}(preds, target)` then"
-            f" `{log.format(value.ref)}`."
-            if value.ref
-            else "Keep a torchmetrics metric for it, update it in the step and log the Metric object."
-        )
-        message = (
-            f"{label}{what} is computed per batch and logged with on_epoch=True{default}: Lightning logs the mean of"
-            f" the batch values, and {value.what} is {why}. {remedy}{monitored}"
-        )
-        self.a._add(place, "LM101", severity, message, fix)
+            self.a._add(place, "LM102", ERROR, _running_mean_message(label, value, ctx.hook, default, monitored), fix)
+        else:
+            severity = WARNING if value.additive else ERROR
+            self.a._add(place, "LM101", severity, _batch_mean_message(label, value, default, monitored), fix)
 
     def _best_tracker(self, value: Value) -> bool:
         held = self._held_ref(value.ref) if value.ref else None
@@ -984,6 +961,35 @@ def _describe(held: Held) -> str:
     if average is not None:
         return f"{held.name}(average={average!r})"
     return f"{held.name} (macro by default)" if held.name.startswith(("Multiclass", "Multilabel")) else held.name
+
+
+def _running_mean_message(label: str, value: Value, hook: str, default: str, monitored: str) -> str:
+    return (
+        f"{label}{_object_text(value)}.compute() is logged from {hook} with on_epoch=True{default}: every step"
+        " logs the metric over the batches seen so far and Lightning averages those running values, which is"
+        f" not the {value.what} over the epoch. Pass the Metric object to self.log"
+        f" (`self.log(..., {_object_text(value)})`) and Lightning computes it once per epoch.{monitored}"
+    )
+
+
+def _batch_mean_message(label: str, value: Value, default: str, monitored: str) -> str:
+    why = (
+        "additive, so the mean is right on one process with equal batches, but wrong under DDP or uneven batches"
+        if value.additive
+        else "not an average of batch values"
+    )
+    what = f"self.{value.ref} ({value.what})" if value.ref else value.what
+    log = "self.log_dict(self.{0})" if value.kind == "batch-dict" else "self.log(name, self.{0})"
+    remedy = (
+        f"Update the metric in the step and log the Metric object: `self.{value.ref}(preds, target)` then"
+        f" `{log.format(value.ref)}`."
+        if value.ref
+        else "Keep a torchmetrics metric for it, update it in the step and log the Metric object."
+    )
+    return (
+        f"{label}{what} is computed per batch and logged with on_epoch=True{default}: Lightning logs the mean of"
+        f" the batch values, and {value.what} is {why}. {remedy}{monitored}"
+    )
 
 
 def _object_text(value: Value) -> str:
