@@ -7,7 +7,16 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import NUM_CLASSES, Classifier, classification_data, full_data_accuracy, loader, make_trainer, predict_all
+from helpers import (
+    NUM_CLASSES,
+    Classifier,
+    classification_data,
+    classification_metrics,
+    full_data_accuracy,
+    loader,
+    make_trainer,
+    predict_all,
+)
 from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -15,10 +24,8 @@ from torchmetrics.classification import (
     BinaryAUROC,
     MulticlassAccuracy,
     MulticlassAUROC,
-    MulticlassAveragePrecision,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
-    MulticlassStatScores,
 )
 from torchmetrics.functional.classification import (
     multiclass_auroc,
@@ -32,17 +39,6 @@ from torchmetrics.wrappers import MinMaxMetric
 
 from lightning_metrics_base import MetricUpdateError
 from lightning_metrics_base.buffering import UpdateBuffer, buffers_exactly, normalization
-
-
-def classification_metrics() -> dict[str, Any]:
-    return {
-        "stats": MulticlassStatScores(NUM_CLASSES, average=None),
-        "confmat": MulticlassConfusionMatrix(NUM_CLASSES),
-        "auroc": MulticlassAUROC(NUM_CLASSES, thresholds=None),  # a concatenated (list) state
-        "ap": MulticlassAveragePrecision(NUM_CLASSES, thresholds=None),
-        "acc": MulticlassAccuracy(NUM_CLASSES),
-        "f1": MulticlassF1Score(NUM_CLASSES, average="macro"),
-    }
 
 
 def values(model: Classifier, dataloaders: Any, **trainer: Any) -> dict[str, Tensor]:
@@ -74,7 +70,7 @@ class TestSameValues:
             assert float(got[f"val/ap{suffix}"]) == pytest.approx(float(ap), abs=1e-6)
 
     def test_regression(self) -> None:
-        from test_hooks import Regressor, regression_data
+        from helpers import Regressor, regression_data
 
         data = regression_data(301, seed=503)
         model = Regressor()

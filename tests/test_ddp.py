@@ -139,20 +139,20 @@ def test_wrappers_are_synced_exactly_once() -> None:
 
 
 def test_multi_output_values_are_global() -> None:
-    from test_outputs import TwoHeads, reference
+    from helpers import TwoHeads, two_head_reference
 
     val = split_difficulty(400, seed=16)
     model = TwoHeads(lr=0.0)
     trainer = make_trainer(devices=2, strategy="ddp_spawn")
     trainer.validate(model, loader(val, batch_size=32), verbose=False)
     logged = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    expected = reference(model, val)
+    expected = two_head_reference(model, val)
     for name in ("cls/acc", "cls/f1", "big/acc", "big/auroc", "loss", "loss/cls", "loss/big"):
         assert logged[f"val/{name}"] == pytest.approx(expected[name], rel=1e-5, abs=1e-6), name
 
 
 def test_buffered_updates_are_exact_over_both_processes_and_two_dataloaders() -> None:
-    from test_buffering import classification_metrics
+    from helpers import classification_metrics
     from torchmetrics.functional.classification import multiclass_auroc
 
     first, second = split_difficulty(400, seed=17), split_difficulty(200, seed=18)

@@ -9,49 +9,22 @@ import torch
 import torch.nn.functional as F
 from helpers import (
     NUM_CLASSES,
-    NUM_FEATURES,
     Classifier,
+    Regressor,
     classification_data,
     full_data_accuracy,
     loader,
     make_trainer,
     predict_all,
+    regression_data,
 )
 from torch import Tensor
 from torch.utils.data import TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.functional import mean_absolute_error, mean_squared_error
 from torchmetrics.functional.classification import multiclass_accuracy
-from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
 from lightning_metrics_base import MetricAwareModule, MetricComputeError, MetricUpdateError
-
-
-class Regressor(MetricAwareModule):
-    """No `compute_loss`: the loss comes from `loss_fn`; `metric_inputs` squeezes the outputs."""
-
-    def __init__(self) -> None:
-        super().__init__({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, loss_fn=self._loss)
-        self.net = torch.nn.Linear(NUM_FEATURES, 1)
-
-    @staticmethod
-    def _loss(preds: Tensor, target: Tensor) -> Tensor:
-        return F.mse_loss(preds.squeeze(-1), target)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-    def metric_inputs(self, preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        return preds.squeeze(-1), target
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-
-def regression_data(n: int, seed: int) -> TensorDataset:
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, NUM_FEATURES, generator=generator)
-    return TensorDataset(x, x.sum(dim=1) + 0.1 * torch.randn(n, generator=generator))
 
 
 class OwnSteps(Classifier):

@@ -13,7 +13,7 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import NUM_CLASSES, NUM_FEATURES, Classifier, classification_data, loader, make_trainer
+from helpers import NUM_CLASSES, Classifier, ComputeInStep, HandWritten, classification_data, loader, make_trainer
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
@@ -23,37 +23,6 @@ from torchmetrics.functional.classification import multiclass_accuracy, multicla
 from lightning_metrics_base import MetricLogCheck
 
 TRAIN, VAL = classification_data(200, seed=61), classification_data(130, seed=62)
-
-
-class HandWritten(L.LightningModule):
-    """A base for the hand-written modules: a linear classifier, no learning (lr 0), so references are exact."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = torch.nn.Linear(NUM_FEATURES, NUM_CLASSES)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x, y = batch
-        return F.cross_entropy(self(x), y)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.0)
-
-
-class ComputeInStep(HandWritten):
-    """The seed's bug: compute() logged from the step, never reset."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.val_f1 = MulticlassF1Score(NUM_CLASSES)
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        self.val_f1.update(self(x), y)
-        self.log("val_f1", self.val_f1.compute())
 
 
 class ForwardOnEpoch(HandWritten):
@@ -279,7 +248,7 @@ import sys, warnings
 sys.path.insert(0, {tests!r})
 import torch
 from helpers import classification_data, loader, make_trainer, NUM_CLASSES
-from test_log_check import ComputeInStep
+from helpers import ComputeInStep
 from torchmetrics.functional.classification import multiclass_f1_score
 from lightning_metrics_base import MetricLogCheck
 

@@ -6,87 +6,26 @@ from typing import Any
 
 import pytest
 import torch
-import torch.nn.functional as F
-from helpers import NUM_CLASSES, NUM_FEATURES, RecordingLogger, classification_data, loader, make_trainer
+from helpers import (
+    NUM_CLASSES,
+    RecordingLogger,
+    TwoHeads,
+    classification_data,
+    loader,
+    make_trainer,
+    two_head_reference,
+)
 from torch import Tensor
-from torch.utils.data import TensorDataset
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
-    BinaryAUROC,
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
-    MulticlassF1Score,
 )
 from torchmetrics.functional.classification import (
-    binary_accuracy,
-    binary_auroc,
     multiclass_accuracy,
     multiclass_confusion_matrix,
-    multiclass_f1_score,
 )
-
-from lightning_metrics_base import MetricAwareModule
-
-OUTPUTS = ("cls", "big")
-
-
-def two_head_metrics() -> dict[str, Any]:
-    return {
-        "cls": {"acc": MulticlassAccuracy(NUM_CLASSES), "f1": MulticlassF1Score(NUM_CLASSES, average="macro")},
-        "big": {"acc": BinaryAccuracy(), "auroc": BinaryAUROC()},
-    }
-
-
-class TwoHeads(MetricAwareModule):
-    """A class head and a binary "is the class 3 or more" head on one linear trunk."""
-
-    def __init__(self, metrics: Any = None, lr: float = 0.05, **kwargs: Any) -> None:
-        kwargs.setdefault("outputs", OUTPUTS)
-        super().__init__(metrics if metrics is not None else two_head_metrics(), **kwargs)
-        self.lr = lr
-        self.trunk = torch.nn.Linear(NUM_FEATURES, 8)
-        self.cls = torch.nn.Linear(8, NUM_CLASSES)
-        self.big = torch.nn.Linear(8, 1)
-
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        hidden = torch.relu(self.trunk(x))
-        return {"cls": self.cls(hidden), "big": self.big(hidden).squeeze(-1)}
-
-    def unpack_batch(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        x, y = batch
-        return x, {"cls": y, "big": (y >= 3).long()}
-
-    def metric_inputs(self, preds: dict[str, Tensor], target: dict[str, Tensor]) -> tuple[Any, Any]:
-        # probabilities: torchmetrics decides per call whether a binary input holds logits
-        return {**preds, "big": preds["big"].sigmoid()}, target
-
-    def compute_loss(self, preds: dict[str, Tensor], target: dict[str, Tensor]) -> dict[str, Tensor]:
-        cls = F.cross_entropy(preds["cls"], target["cls"])
-        big = F.binary_cross_entropy_with_logits(preds["big"], target["big"].float())
-        return {"loss": cls + big, "cls": cls, "big": big}
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.lr)
-
-
-@torch.no_grad()
-def reference(model: TwoHeads, dataset: TensorDataset) -> dict[str, float]:
-    model.eval()
-    x, y = dataset.tensors
-    preds = model(x)
-    big = (y >= 3).long()
-    cls_loss = F.cross_entropy(preds["cls"], y)
-    big_loss = F.binary_cross_entropy_with_logits(preds["big"], big.float())
-    return {
-        "cls/acc": float(multiclass_accuracy(preds["cls"], y, num_classes=NUM_CLASSES)),
-        "cls/f1": float(multiclass_f1_score(preds["cls"], y, num_classes=NUM_CLASSES, average="macro")),
-        "big/acc": float(binary_accuracy(preds["big"].sigmoid(), big)),
-        "big/auroc": float(binary_auroc(preds["big"].sigmoid(), big)),
-        "loss": float(cls_loss + big_loss),
-        "loss/cls": float(cls_loss),
-        "loss/big": float(big_loss),
-    }
 
 
 class TestValuesPerOutput:
@@ -96,10 +35,10 @@ class TestValuesPerOutput:
         trainer = make_trainer(max_epochs=2)
         trainer.fit(model, loader(train, batch_size=32, shuffle=True), loader(val, batch_size=32))
         logged = trainer.callback_metrics
-        for name, expected in reference(model, val).items():
+        for name, expected in two_head_reference(model, val).items():
             assert float(logged[f"val/{name}"]) == pytest.approx(expected, rel=1e-5, abs=1e-6), name
         tested = make_trainer().test(model, loader(val, batch_size=48), verbose=False)[0]
-        assert tested["test/big/auroc"] == pytest.approx(reference(model, val)["big/auroc"], abs=1e-6)
+        assert tested["test/big/auroc"] == pytest.approx(two_head_reference(model, val)["big/auroc"], abs=1e-6)
 
     def test_per_stage_config_specs_and_separator(self) -> None:
         metrics = {
@@ -117,7 +56,7 @@ class TestValuesPerOutput:
         logger = RecordingLogger()
         trainer = make_trainer(logger=logger)
         trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
-        expected = reference(model, data)
+        expected = two_head_reference(model, data)
         assert logger.names() >= {"train_big_acc", "val_cls_acc", "val_big_acc", "val_cls_acc_best", "val_loss_cls"}
         assert "train_cls_acc" not in logger.names() and "test_cls_acc" not in trainer.callback_metrics
         assert logger.values("val_cls_acc_best") == pytest.approx([expected["cls/acc"]], abs=1e-6)
@@ -132,7 +71,7 @@ class TestValuesPerOutput:
         model = TwoHeads(lr=0.0)
         results = make_trainer().validate(model, [loader(first, batch_size=32), loader(second, batch_size=32)])
         for index, dataset in enumerate((first, second)):
-            expected = reference(model, dataset)
+            expected = two_head_reference(model, dataset)
             for name in ("cls/acc", "big/auroc", "loss/big"):
                 assert results[index][f"val/{name}/dataloader_idx_{index}"] == pytest.approx(expected[name], abs=1e-5)
 
@@ -155,7 +94,7 @@ def test_metric_inputs_sees_the_whole_dicts() -> None:
     data = classification_data(64, seed=406)
     model = ArgmaxFirst({"cls": {"acc": MulticlassAccuracy(NUM_CLASSES)}}, lr=0.0)
     logged = make_trainer().validate(model, loader(data, batch_size=32))[0]
-    assert logged["val/cls/acc"] == pytest.approx(reference(model, data)["cls/acc"], abs=1e-6)
+    assert logged["val/cls/acc"] == pytest.approx(two_head_reference(model, data)["cls/acc"], abs=1e-6)
 
 
 class MissingHead(TwoHeads):
@@ -216,7 +155,7 @@ def test_multitask_wrapper_without_outputs_logs_under_its_name() -> None:
     data = classification_data(64, seed=408)
     model = Wrapped(metrics, lr=0.0, outputs=None)
     logged = make_trainer().validate(model, loader(data, batch_size=32))[0]
-    expected = reference(model, data)
+    expected = two_head_reference(model, data)
     assert logged["val/mt/cls"] == pytest.approx(expected["cls/acc"], abs=1e-6)
     assert logged["val/mt/big/BinaryAccuracy"] == pytest.approx(expected["big/acc"], abs=1e-6)
     assert logged["val/loss/big"] == pytest.approx(expected["loss/big"], rel=1e-5)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import NUM_CLASSES, Classifier, RecordingLogger, classification_data, loader, make_trainer, predict_all
-from torch import Tensor
-from torchmetrics import Metric
+from helpers import (
+    NUM_CLASSES,
+    Classifier,
+    MeanAndMax,
+    RecordingLogger,
+    classification_data,
+    loader,
+    make_trainer,
+    predict_all,
+)
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassAUROC,
@@ -18,27 +25,6 @@ from torchmetrics.functional.classification import multiclass_accuracy, multicla
 from torchmetrics.wrappers import ClasswiseWrapper
 
 LABELS = ["ant", "bee", "cat", "dog", "eel"]
-
-
-class MeanAndMax(Metric):
-    """A metric whose result is a dict."""
-
-    full_state_update = False
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
-        self.add_state("largest", torch.tensor(float("-inf")), dist_reduce_fx="max")
-
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        top = preds.max(dim=1).values
-        self.total += top.sum()
-        self.count += top.numel()
-        self.largest = torch.maximum(self.largest, top.max())
-
-    def compute(self) -> dict[str, Tensor]:
-        return {"mean": self.total / self.count, "max": self.largest}
 
 
 class TestNonScalarResults:

@@ -175,7 +175,7 @@ class TestReservedNames:
             Classifier(metrics, **options)
 
     def test_dict_key_clash_refused_at_first_epoch_end_before_logging(self) -> None:
-        from test_results import MeanAndMax
+        from helpers import MeanAndMax
 
         logger = RecordingLogger()
         model = Classifier({"val": {"top": MeanAndMax(), "top/max": MulticlassAccuracy(NUM_CLASSES)}})
