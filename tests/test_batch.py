@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import (
+    NUM_CLASSES,
+    Classifier,
+    classification_data,
+    loader,
+    make_trainer,
+    predict_all,
+)
+from torch import Tensor
+from torch.utils.data import DataLoader
+from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_metrics_base import MetricAwareModule
 from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts, samples_in
@@ -63,3 +76,47 @@ class TestBatchHelpers:
         check_model_outputs(torch.zeros(1), torch.zeros(1), None)  # a single-output model: nothing to check
         with pytest.raises(ValueError, match=r"the target is a Tensor, but `outputs=\('a',\)` needs a dict"):
             check_model_outputs({"a": 1}, torch.zeros(1), ("a",))
+
+
+class DictTarget(Classifier):
+    """The target is a dict; its weight in the epoch loss is the number of samples, not of keys."""
+
+    def unpack_batch(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x, y = batch
+        return x, {"label": y, "weight": torch.ones_like(y, dtype=torch.float)}
+
+    def compute_loss(self, preds: Tensor, target: dict[str, Tensor]) -> Tensor:
+        return F.cross_entropy(preds, target["label"])
+
+    def metric_inputs(self, preds: Tensor, target: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        return preds, target["label"]
+
+
+def test_epoch_loss_weights_dict_targets_by_samples() -> None:
+    val = classification_data(100, seed=340)  # batches of 32, 32, 32 and 4
+    model = DictTarget(lr=0.0)
+    logged = make_trainer().validate(model, loader(val, batch_size=32))[0]
+    preds, target = predict_all(model, val)
+    assert logged["val/loss"] == pytest.approx(float(F.cross_entropy(preds, target)), rel=1e-5)
+    assert model.count_samples({"label": torch.zeros(7), "weight": torch.zeros(7)}) == 7
+    assert model.count_samples([{"boxes": 1}, {"boxes": 2}]) == 2
+    with pytest.raises(TypeError, match=r"count_samples.*override `count_samples"):
+        model.count_samples("seven")
+
+
+class NoLossDict(MetricAwareModule):
+    def __init__(self) -> None:
+        super().__init__({"acc": MulticlassAccuracy(NUM_CLASSES)})
+        self.net = torch.nn.Linear(16, NUM_CLASSES)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def compute_loss(self, preds: Tensor, target: Tensor) -> dict[str, Tensor]:
+        return {"ce": F.cross_entropy(preds, target)}
+
+
+def test_loss_dict_without_loss_names_the_keys() -> None:
+    data = DataLoader(classification_data(32, seed=391), batch_size=16)
+    with pytest.raises(ValueError, match=r"without 'loss' \(keys: \['ce'\]\)"):
+        make_trainer().validate(NoLossDict(), data)

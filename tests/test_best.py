@@ -6,6 +6,15 @@ import math
 
 import pytest
 import torch
+from helpers import (
+    NUM_CLASSES,
+    Classifier,
+    RecordingLogger,
+    classification_data,
+    loader,
+    make_trainer,
+)
+from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.regression import MeanSquaredError
 
@@ -63,3 +72,25 @@ class TestBestTracker:
             Namer("/"), Destination("val"), {}, {"acc": (torch.tensor([0.1, 0.2]), MulticlassAccuracy(2))}
         )
         assert logged == [] and best.values == {}
+
+
+class NaNFirst(MulticlassAccuracy):
+    """Accuracy whose first epoch value is NaN."""
+
+    def __init__(self) -> None:
+        super().__init__(num_classes=NUM_CLASSES)
+        self.epochs_computed = 0
+
+    def compute(self) -> Tensor:
+        self.epochs_computed += 1
+        return torch.tensor(math.nan) if self.epochs_computed == 1 else super().compute()
+
+
+def test_nan_never_becomes_nor_blocks_the_best() -> None:
+    logger = RecordingLogger()
+    model = Classifier({"val": {"x": NaNFirst()}}, lr=0.1, track_best=("x",))
+    train, val = classification_data(128, seed=330), classification_data(96, seed=331)
+    make_trainer(max_epochs=4, logger=logger).fit(model, loader(train, batch_size=16), loader(val, batch_size=32))
+    values = logger.values("val/x")
+    assert math.isnan(values[0]) and not any(math.isnan(value) for value in values[1:])
+    assert logger.values("val/x_best") == pytest.approx([max(values[1 : i + 1]) for i in range(1, 4)], abs=1e-6)

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import pytest
 import torch
-from helpers import NUM_CLASSES, Classifier, classification_data, default_metrics, loader, make_trainer
+from helpers import (
+    NUM_CLASSES,
+    Classifier,
+    classification_data,
+    default_metrics,
+    full_data_accuracy,
+    loader,
+    make_trainer,
+)
 from torchmetrics import MeanSquaredError, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
-from torchmetrics.wrappers import ClasswiseWrapper, MetricTracker
+from torchmetrics.wrappers import (
+    ClasswiseWrapper,
+    MetricTracker,
+)
 
 from lightning_metrics_base.config import build_metrics
 from lightning_metrics_base.specs import instantiate_spec
@@ -201,3 +213,25 @@ class TestOutputsConfig:
             build_output_metrics({"val": {"cls": {}}, "cls": {"acc": MulticlassAccuracy(3)}}, ("cls",))
         with pytest.raises(TypeError, match=r"metrics\['val'\]: expected a dict keyed by output"):
             build_output_metrics({"val": MetricCollection({"acc": MulticlassAccuracy(3)})}, ("cls",))
+
+
+class Name(str, enum.Enum):
+    ACC = "acc"
+    F1 = "f1"
+
+
+class Stage(str, enum.Enum):
+    VAL = "val"
+
+
+def test_str_enum_keys_are_taken_as_their_values() -> None:
+    metrics = {
+        Stage.VAL: {Name.ACC: MulticlassAccuracy(NUM_CLASSES), Name.F1: MulticlassF1Score(NUM_CLASSES)},
+    }
+    data = classification_data(64, seed=370)
+    model = Classifier(metrics, lr=0.0, track_best=(Name.ACC,), prog_bar=(Name.F1,))
+    trainer = make_trainer()
+    trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
+    assert float(trainer.callback_metrics["val/acc"]) == pytest.approx(full_data_accuracy(model, data), abs=1e-6)
+    assert {"val/acc", "val/f1", "val/acc_best"} <= set(trainer.callback_metrics)
+    assert all(type(name) is str for name in model.val_metrics)  # type: ignore[union-attr]

@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 import torch
-from helpers import NUM_CLASSES, Classifier, RecordingLogger, classification_data, loader, make_trainer, predict_all
+from helpers import (
+    NUM_CLASSES,
+    Classifier,
+    RecordingLogger,
+    classification_data,
+    full_data_accuracy,
+    loader,
+    make_trainer,
+    predict_all,
+)
 from torch.utils.data import TensorDataset
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
@@ -101,3 +110,27 @@ class TestNoLeaks:
             trainer.test(Classifier(), loader(empty), verbose=False)
         assert not any("compute" in str(warning.message) for warning in caught)
         assert not any(torch.isnan(value).any() for value in trainer.callback_metrics.values())
+
+
+class TestSeveralDataloadersResults:
+    def test_each_dataloader_returns_and_prints_only_its_own_values(self, capsys: pytest.CaptureFixture[str]) -> None:
+        first, second = classification_data(96, seed=310), classification_data(64, seed=311)
+        model = Classifier(lr=0.0)
+        results = make_trainer().test(model, [loader(first, batch_size=32), loader(second, batch_size=32)])
+        assert len(results) == 2
+        for index, (result, dataset) in enumerate(zip(results, (first, second), strict=True)):
+            assert set(result) == {f"test/{name}/dataloader_idx_{index}" for name in ("acc", "f1", "loss")}
+            expected = full_data_accuracy(model, dataset)
+            assert result[f"test/acc/dataloader_idx_{index}"] == pytest.approx(expected, abs=1e-6)
+        printed = capsys.readouterr().out
+        row = next(line for line in printed.splitlines() if "test/acc" in line)
+        shown = [float(token) for token in row.replace("│", " ").replace("|", " ").split()[1:]]
+        assert shown == pytest.approx([full_data_accuracy(model, d) for d in (first, second)], abs=1e-4)
+
+    def test_values_logged_in_validation_dataloaders_stay_apart(self) -> None:
+        first, second = classification_data(64, seed=312), classification_data(96, seed=313)
+        model = Classifier(lr=0.0, track_best=("acc",))
+        trainer = make_trainer()
+        results = trainer.validate(model, [loader(first, batch_size=32), loader(second, batch_size=48)])
+        assert "val/acc/dataloader_idx_1" not in results[0] and "val/acc/dataloader_idx_0" not in results[1]
+        assert results[1]["val/acc/dataloader_idx_1"] == pytest.approx(full_data_accuracy(model, second), abs=1e-6)

@@ -20,7 +20,7 @@ from helpers import (
 )
 from torch import Tensor
 from torch.utils.data import TensorDataset
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC
 from torchmetrics.functional import mean_absolute_error, mean_squared_error
 from torchmetrics.functional.classification import multiclass_accuracy
 
@@ -207,3 +207,57 @@ class TestCallbacksSeeEpochValues:
         trainer.fit(model, loader(train, batch_size=32), loader(val, batch_size=32))
         assert float(checkpoint.best_model_score) == pytest.approx(full_data_accuracy(model, train), abs=1e-6)  # type: ignore[arg-type]
         assert float(stopping.best_score) == pytest.approx(full_data_accuracy(model, val), abs=1e-6)
+
+
+class LogsInItsOwnHook(Classifier):
+    """The patterns users write in their epoch-end hook."""
+
+    def __init__(self) -> None:
+        super().__init__(lr=0.0)
+        self.read_in_hook: list[float] = []
+
+    def on_validation_epoch_end(self) -> None:
+        assert self.val_metrics is not None
+        self.read_in_hook.append(float(self.epoch_metrics["val/acc"]))
+        self.log("mine/acc_object", self.val_metrics["acc"])
+        self.log("mine/acc_computed", self.val_metrics["acc"].compute())
+        self.log_dict(self.val_metrics)
+
+
+def test_user_epoch_hook_logs_true_values_even_in_the_sanity_check() -> None:
+    data = classification_data(100, seed=350)
+    model = LogsInItsOwnHook()
+    trainer = make_trainer(num_sanity_val_steps=2)  # Lightning's default sanity check
+    trainer.fit(model, loader(data, batch_size=32), loader(data, batch_size=32))
+    expected = full_data_accuracy(model, data)
+    for name in ("val/acc", "mine/acc_object", "mine/acc_computed", "acc"):
+        assert float(trainer.callback_metrics[name]) == pytest.approx(expected, abs=1e-6), name
+    sanity = full_data_accuracy(model, TensorDataset(*data[:64]))
+    assert model.read_in_hook == pytest.approx([sanity, expected], abs=1e-6)
+
+
+class OwnStepWithGraph(Classifier):
+    """Feeds `update_metrics` outputs that carry an autograd graph."""
+
+    def __init__(self) -> None:
+        super().__init__({"train": {"auroc": MulticlassAUROC(NUM_CLASSES, thresholds=None)}})
+        self.graph_held: list[bool] = []
+        self.samples_held = 0
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        self.update_metrics("train", logits, y)
+        return F.cross_entropy(logits, y)
+
+    def on_train_epoch_end(self) -> None:
+        assert self.train_metrics is not None
+        states = self.train_metrics["auroc"].preds
+        self.graph_held = [state.requires_grad for state in states]
+        self.samples_held = sum(len(state) for state in states)
+
+
+def test_update_metrics_never_keeps_autograd_graphs() -> None:
+    model = OwnStepWithGraph()
+    make_trainer().fit(model, loader(classification_data(96, seed=360), batch_size=32))
+    assert model.samples_held == 96 and model.graph_held and not any(model.graph_held)

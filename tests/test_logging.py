@@ -17,6 +17,7 @@ from helpers import (
     predict_all,
 )
 from lightning import LightningModule
+from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
@@ -185,3 +186,25 @@ class TestLoggedNames:
         make_trainer(logger=logger).fit(model, data, data)
         assert logger.names() == {"train/loss", "val/loss"}
         assert model.train_metrics is None and model.val_metrics is None
+
+
+class SeesProgressBar(Callback):
+    def __init__(self) -> None:
+        self.first_step: dict[str, Any] = {}
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if batch_idx == 0:
+            self.first_step = dict(trainer.progress_bar_metrics)
+
+
+def test_train_loss_is_logged_every_step_and_shown_from_the_first() -> None:
+    logger, bar = RecordingLogger(), SeesProgressBar()
+    train = classification_data(160, seed=380)
+    model = Classifier(lr=0.0)
+    trainer = make_trainer(logger=logger, log_every_n_steps=1, callbacks=[bar])
+    trainer.fit(model, loader(train, batch_size=32))
+    preds, target = predict_all(model, train)
+    per_step = [float(F.cross_entropy(preds[i : i + 32], target[i : i + 32])) for i in range(0, 160, 32)]
+    assert logger.values("train/loss_step") == pytest.approx(per_step, rel=1e-5)
+    assert logger.values("train/loss") == pytest.approx([float(F.cross_entropy(preds, target))], rel=1e-5)
+    assert "train/loss_step" in bar.first_step

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import NUM_CLASSES, Classifier, classification_data, loader, make_trainer, predict_all
+from helpers import (
+    NUM_CLASSES,
+    Classifier,
+    classification_data,
+    loader,
+    make_trainer,
+    predict_all,
+)
 from torch import Tensor
 from torch.utils.data import TensorDataset
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
@@ -96,3 +103,12 @@ def test_compiled_model_logs_exact_values() -> None:
         assert float(trainer.callback_metrics[f"{stage}/loss"]) == pytest.approx(
             float(F.cross_entropy(preds, target)), abs=1e-5
         )
+
+
+def test_to_torchscript_works_as_for_a_plain_module() -> None:
+    model = Classifier(track_best=("acc",), log_train_step=True)
+    data = loader(classification_data(64, seed=392), batch_size=16)
+    make_trainer().fit(model, data, data)
+    scripted = model.to_torchscript()
+    x = torch.randn(4, 16)
+    assert torch.allclose(scripted(x), model(x))  # type: ignore[operator]

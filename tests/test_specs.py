@@ -7,7 +7,9 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.regression import MeanSquaredError
-from torchmetrics.wrappers import ClasswiseWrapper
+from torchmetrics.wrappers import (
+    ClasswiseWrapper,
+)
 
 from lightning_metrics_base.specs import config_to_specs, hparams_as_specs, instantiate_spec, metric_to_spec
 
@@ -72,3 +74,8 @@ def test_nested_spec_lists_are_built() -> None:
         },
     }
     assert instantiate_spec(spec).labels == ["x", "y"]
+
+
+def test_misspelt_bare_class_name_gets_did_you_mean() -> None:
+    with pytest.raises(ImportError, match=r"no metric class 'MulticlasF1Score'.*Did you mean 'MulticlassF1Score'"):
+        instantiate_spec({"class_path": "MulticlasF1Score", "init_args": {"num_classes": 3}})
