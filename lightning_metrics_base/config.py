@@ -18,7 +18,8 @@ from torchmetrics.wrappers import MetricTracker
 
 from lightning_metrics_base.compute_groups import group_by_settings
 from lightning_metrics_base.heads import Heads, fresh_copy
-from lightning_metrics_base.naming import LOSS, address, expected_names
+from lightning_metrics_base.naming import LOSS, address
+from lightning_metrics_base.results import expected_names
 from lightning_metrics_base.specs import instantiate_spec, is_spec, tracker_refusal
 
 STAGES: tuple[str, ...] = ("train", "val", "test")

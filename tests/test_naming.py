@@ -12,12 +12,11 @@ from lightning_metrics_base.naming import (
     Destination,
     Namer,
     NameRegistry,
-    expected_names,
-    flatten_result,
     name_epoch_values,
     name_step_values,
     reserve_names,
 )
+from lightning_metrics_base.results import expected_names, flatten_result
 
 
 class TestNamer:
