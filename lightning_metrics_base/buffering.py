@@ -324,3 +324,28 @@ def _update_groups(collection: MetricCollection, groups: list[list[str]], preds:
     for group in groups:
         getattr(collection, group[0]).update(preds, target)
     relink_group_states(collection)
+
+
+def failing_metric(collection: MetricCollection, preds: Any, target: Any, first_of_group: str | None = None) -> str:
+    """The collection's name (prefix and postfix included) of the metric that rejects ``(preds, target)``.
+
+    Where the update path knows it (``first_of_group``: a compute group's members share its update,
+    so its first member names the failure), that one; else the metrics are updated one at a time, in
+    the collection's order, to find it (the stage's state is lost anyway: the next run resets it).
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> from torchmetrics.regression import MeanSquaredError
+        >>> collection = MetricCollection({"mse": MeanSquaredError(), "acc": MulticlassAccuracy(3)}, prefix="val_")
+        >>> failing_metric(collection, torch.zeros(4, 5), torch.zeros(4, dtype=torch.long))
+        'val_acc'
+    """
+    names = dict(zip(collection.keys(keep_base=True), collection.keys(keep_base=False), strict=True))
+    if first_of_group is not None:
+        return str(names.get(first_of_group, first_of_group))
+    for name, metric in collection.items(keep_base=False, copy_state=False):
+        try:
+            metric.update(preds, target)
+        except Exception:
+            return str(name)
+    return "?"

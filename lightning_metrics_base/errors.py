@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor
-from torchmetrics import MetricCollection
 
 from lightning_metrics_base.naming import address
 
@@ -21,55 +20,29 @@ class MetricComputeError(RuntimeError):
 def update_error(
     stage: str,
     dataloader_idx: int,
-    collection: MetricCollection,
+    metric: str,
     preds: Any,
     target: Any,
     err: Exception,
     batch: int | None = None,
-    *,
-    output: str | None = None,
-    shown: Any = None,
-    culprit: str | None = None,
 ) -> MetricUpdateError:
-    """Find which metric of ``collection`` rejects ``(preds, target)`` and describe the failure.
+    """Describe a failed update of the metric addressed ``metric`` (``"acc"``, ``"cls/acc"`` with outputs).
 
-    The metrics are updated one at a time to find the failing one; the stage's state is lost anyway
-    (the module resets it when the next run starts). The metric is named by its address
-    (``"cls/acc"`` for the metrics of ``output`` ``cls``); ``batch`` is the failing batch's number in
-    the epoch (the data of a buffered update may fail batches after it was logged). ``shown`` stands for
-    the predictions as the step gave them, when the metrics received something made from them (class
-    indices taken from logits); ``culprit`` names the failing metric where the update path knows it.
+    ``batch`` is the failing batch's number in the epoch (a buffered update may fail batches after
+    they were logged); ``preds`` is what describes the predictions (their shape and dtype).
 
     Examples:
         >>> import torch
-        >>> from torchmetrics.classification import MulticlassAccuracy
-        >>> collection = MetricCollection({"acc": MulticlassAccuracy(3)})
-        >>> preds, target = torch.zeros(2, 5), torch.zeros(2, dtype=torch.long)
-        >>> try:
-        ...     collection.update(preds, target)
-        ... except Exception as err:
-        ...     print(update_error("val", 0, collection, preds, target, err).args[0][:59])
-        val metric 'acc' failed to update (dataloader 0) with preds
+        >>> error = update_error("val", 0, "acc", torch.zeros(2, 5), torch.zeros(2), ValueError("bad"), 3)
+        >>> error.args[0][:78]
+        "val metric 'acc' failed to update (dataloader 0) at batch 3 of the epoch, with"
     """
-    failing = "?" if culprit is None else address(output, _full_name(collection, culprit))
-    for name, metric in collection.items(keep_base=False, copy_state=False) if culprit is None else []:
-        try:
-            metric.update(preds, target)
-        except Exception:
-            failing = address(output, name)
-            break
     where = "" if batch is None else f" at batch {batch} of the epoch,"
     return MetricUpdateError(
-        f"{stage} metric {failing!r} failed to update (dataloader {dataloader_idx}){where} with preds of"
-        f" {describe(preds if shown is None else shown)} and target of {describe(target)}: {err}"
+        f"{stage} metric {metric!r} failed to update (dataloader {dataloader_idx}){where} with preds of"
+        f" {describe(preds)} and target of {describe(target)}: {err}"
         " Check `metric_inputs()` and the metric's arguments (e.g. `num_classes`)."
     )
-
-
-def _full_name(collection: MetricCollection, base: str) -> str:
-    # a collection's name of its metric `base` (with the collection's prefix and postfix)
-    names = dict(zip(collection.keys(keep_base=True), collection.keys(keep_base=False), strict=True))
-    return str(names.get(base, base))
 
 
 def compute_error(

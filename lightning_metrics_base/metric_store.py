@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import Metric
+from torchmetrics import Metric, MetricCollection
 
 from lightning_metrics_base._torchmetrics_internals import dtype_of, set_dtype, set_sync_requested, state_defaults
 from lightning_metrics_base.batch import map_tensors
-from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer
+from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, failing_metric
 from lightning_metrics_base.errors import MetricUpdateError, compute_error, update_error
 from lightning_metrics_base.heads import Heads, StageMetrics
 from lightning_metrics_base.naming import address
@@ -164,7 +164,7 @@ class MetricStore(nn.Module):
         self._pending.add((stage, dataloader_idx))
         for output, collection in heads.heads():
             output_preds, output_target = _route(preds, output), _route(target, output)
-            on_error = functools.partial(update_error, stage, dataloader_idx, collection, output=output)
+            on_error = _update_error_factory(stage, dataloader_idx, collection, output)
             try:
                 self._buffer(stage, dataloader_idx, output).add(collection, output_preds, output_target, on_error)
             except MetricUpdateError:
@@ -188,7 +188,7 @@ class MetricStore(nn.Module):
             heads = self.heads(stage, index)
             if buffer_stage == stage and dataloader_idx in (None, index) and heads is not None:
                 collection = dict(heads.heads())[output]
-                buffer.flush(collection, functools.partial(update_error, stage, index, collection, output=output))
+                buffer.flush(collection, _update_error_factory(stage, index, collection, output))
 
     def _buffer(self, stage: str, dataloader_idx: int, output: str | None) -> UpdateBuffer:
         key = (stage, dataloader_idx, output)
@@ -330,6 +330,17 @@ def _nbytes(value: Any) -> int:
 
 def _upcast(value: Tensor) -> Tensor:
     return value.float() if value.dtype in _LOW_PRECISION else value
+
+
+def _update_error_factory(stage: str, dataloader_idx: int, collection: MetricCollection, output: str | None) -> Any:
+    # what the update path knows of a failure (the inputs, the batch, maybe the metric) made into an error
+    def make(
+        preds: Any, target: Any, err: Exception, batch: int | None = None, *, shown: Any = None, culprit: Any = None
+    ) -> MetricUpdateError:
+        metric = address(output, failing_metric(collection, preds, target, culprit))
+        return update_error(stage, dataloader_idx, metric, preds if shown is None else shown, target, err, batch)
+
+    return make
 
 
 def _route(value: Any, output: str | None) -> Any:

@@ -1,39 +1,40 @@
-"""errors.py: the messages of a failing update or compute name the stage, dataloader, batch, metric and inputs."""
+"""errors.py formats the messages; the update path finds the failing metric (buffering.failing_metric)."""
 
 from __future__ import annotations
 
 import torch
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.regression import MeanSquaredError
 
+from lightning_metrics_base.buffering import failing_metric
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError, compute_error, describe, update_error
 
 
-def failing_update(collection: MetricCollection, preds: torch.Tensor, target: torch.Tensor) -> Exception:
-    try:
-        collection.update(preds, target)
-    except Exception as err:
-        return err
-    raise AssertionError("the update did not fail")
-
-
 class TestUpdateError:
-    def test_names_the_failing_metric_among_others(self) -> None:
-        collection = MetricCollection({"mse": MeanSquaredError(), "acc": MulticlassAccuracy(3)})
+    def test_names_stage_dataloader_batch_metric_and_inputs(self) -> None:
         preds, target = torch.zeros(4, 5), torch.zeros(4, dtype=torch.long)
-        error = update_error("val", 1, collection, preds, target, failing_update(collection, preds, target), 7)
+        error = update_error("val", 1, "cls/acc", preds, target, ValueError("5 is not 3"), 7)
         assert isinstance(error, MetricUpdateError)
         message = error.args[0]
-        assert message.startswith("val metric 'acc' failed to update (dataloader 1) at batch 7 of the epoch,")
-        assert "preds of shape (4, 5) and dtype torch.float32" in message and "`num_classes`" in message
+        assert message.startswith("val metric 'cls/acc' failed to update (dataloader 1) at batch 7 of the epoch,")
+        assert "preds of shape (4, 5) and dtype torch.float32" in message and "5 is not 3" in message
+        assert "`num_classes`" in message
 
-    def test_an_output_is_part_of_the_address(self) -> None:
-        collection = MetricCollection({"acc": MulticlassAccuracy(3)})
-        preds, target = torch.zeros(2, 5), torch.zeros(2, dtype=torch.long)
-        err = failing_update(collection, preds, target)
-        message = update_error("train", 0, collection, preds, target, err, output="cls").args[0]
-        assert message.startswith("train metric 'cls/acc' failed to update (dataloader 0) with preds")
+    def test_without_a_batch_number(self) -> None:
+        message = update_error("train", 0, "acc", torch.zeros(2), torch.zeros(2), ValueError("x")).args[0]
+        assert message.startswith("train metric 'acc' failed to update (dataloader 0) with preds")
+
+
+class TestFailingMetric:
+    def test_the_first_metric_that_rejects_the_inputs(self) -> None:
+        collection = MetricCollection({"mse": MeanSquaredError(), "acc": MulticlassAccuracy(3)}, prefix="val_")
+        assert failing_metric(collection, torch.zeros(4, 5), torch.zeros(4, dtype=torch.long)) == "val_acc"
+        assert failing_metric(collection, torch.zeros(4), torch.zeros(4, dtype=torch.long)) == "?"
+
+    def test_a_compute_group_is_named_by_its_first_member(self) -> None:
+        collection = MetricCollection({"acc": MulticlassAccuracy(3), "f1": MulticlassF1Score(3)}, postfix="_x")
+        assert failing_metric(collection, torch.zeros(1), torch.zeros(1), first_of_group="f1") == "f1_x"
 
 
 def test_compute_error() -> None:
