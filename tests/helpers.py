@@ -108,7 +108,7 @@ class RecordingLogger(Logger):
 
 
 class ReleaseProcessGroup(Callback):
-    """Destroys the gloo process group when a `ddp_spawn` worker is done with it.
+    """Destroys the gloo process group when a `ddp` or `ddp_spawn` process is done with it.
 
     Lightning leaves the group to the interpreter's exit in each spawned worker. Gloo's worker
     threads may then still hold work objects whose tensors reference Python objects, and tearing them
@@ -135,7 +135,7 @@ def make_trainer(**kwargs: Any) -> Trainer:
         "num_sanity_val_steps": 0,
     }
     options.update(kwargs)
-    if options.get("strategy") == "ddp_spawn":
+    if options.get("strategy") in ("ddp", "ddp_spawn"):
         options["callbacks"] = [*options.get("callbacks", []), ReleaseProcessGroup()]
     return Trainer(**options)
 
