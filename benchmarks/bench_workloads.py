@@ -12,6 +12,9 @@ Workloads:
 - segmentation: logits (8, 21, H, W) per batch; Jaccard index, Dice (macro F1), pixel accuracy and a
   confusion matrix over 21 classes.
 - regression: batches of 512, MSE, MAE, R2, Pearson and explained variance.
+- many: 100 classes, batches of 256, 12 metrics (accuracy, precision, recall, F1 in macro and micro,
+  AUROC and average precision exact and binned).
+- tiny: batches of 4, 3 cheap metrics, 2,000 steps per epoch.
 """
 
 from __future__ import annotations
@@ -32,9 +35,13 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassAveragePrecision,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassJaccardIndex,
+    MulticlassPrecision,
+    MulticlassRecall,
 )
 from torchmetrics.regression import (
     ExplainedVariance,
@@ -55,6 +62,24 @@ def segmentation_metrics() -> dict[str, Metric]:
         "dice": MulticlassF1Score(CLASSES, average="macro"),
         "pixel_acc": MulticlassAccuracy(CLASSES, average="micro"),
         "confmat": MulticlassConfusionMatrix(CLASSES),
+    }
+
+
+def many_metrics() -> dict[str, Metric]:
+    c = 100
+    return {
+        "acc": MulticlassAccuracy(c),
+        "precision": MulticlassPrecision(c),
+        "recall": MulticlassRecall(c),
+        "f1": MulticlassF1Score(c),
+        "acc_micro": MulticlassAccuracy(c, average="micro"),
+        "precision_micro": MulticlassPrecision(c, average="micro"),
+        "recall_micro": MulticlassRecall(c, average="micro"),
+        "f1_micro": MulticlassF1Score(c, average="micro"),
+        "auroc": MulticlassAUROC(c, thresholds=None),
+        "ap": MulticlassAveragePrecision(c, thresholds=None),
+        "auroc_binned": MulticlassAUROC(c, thresholds=50),
+        "ap_binned": MulticlassAveragePrecision(c, thresholds=50),
     }
 
 
@@ -151,7 +176,37 @@ def regression(quick: bool) -> tuple[DataLoader[Any], Callable[[type], Lightning
     return data, make
 
 
-WORKLOADS = {"segmentation": segmentation, "regression": regression}
+def many(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
+    batches = 3 if quick else 16
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(256 * batches, 64, generator=generator)
+    y = torch.randint(0, 100, (256 * batches,), generator=generator)
+    data = DataLoader(TensorDataset(x, y), batch_size=256)
+
+    def make(cls: type) -> LightningModule:
+        torch.manual_seed(0)
+        return cls(torch.nn.Linear(64, 100), many_metrics(), F.cross_entropy)  # type: ignore[no-any-return]
+
+    return data, make
+
+
+def tiny(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
+    steps = 50 if quick else 2000
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(4 * steps, 8, generator=generator)
+    y = torch.randint(0, 5, (4 * steps,), generator=generator)
+    data = DataLoader(TensorDataset(x, y), batch_size=4)
+    metrics = {"acc": MulticlassAccuracy(5, average="micro"), "f1": MulticlassF1Score(5), "recall": MulticlassRecall(5)}
+
+    def make(cls: type) -> LightningModule:
+        torch.manual_seed(0)
+        cloned = {name: metric.clone() for name, metric in metrics.items()}
+        return cls(torch.nn.Linear(8, 5), cloned, F.cross_entropy)  # type: ignore[no-any-return]
+
+    return data, make
+
+
+WORKLOADS = {"segmentation": segmentation, "regression": regression, "many": many, "tiny": tiny}
 
 
 def fit(model: LightningModule, data: DataLoader[Any]) -> tuple[float, dict[str, float]]:

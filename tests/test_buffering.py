@@ -318,3 +318,23 @@ def test_a_state_that_grows_with_every_sample_gets_one_notice_per_fit() -> None:
         float(multiclass_auroc(*predict_all(model, classification_data(200, seed=520)), num_classes=NUM_CLASSES)),
         abs=1e-6,
     )
+
+
+class CountsCurveUpdates(Classifier):
+    def on_validation_epoch_end(self) -> None:
+        val = self.val_metrics
+        assert val is not None
+        self.auroc_updates = dict(val.items(keep_base=True, copy_state=False))["auroc"].update_count
+
+
+def test_binned_curves_are_updated_every_batch_and_stay_exact() -> None:
+    metrics = {"auroc": MulticlassAUROC(NUM_CLASSES, thresholds=20), "acc": MulticlassAccuracy(NUM_CLASSES)}
+    buffered = CountsCurveUpdates({"val": metrics}, lr=0.0)
+    plain = Classifier({"val": metrics}, lr=0.0, buffer_batches=1)
+    plain.load_state_dict(buffered.state_dict())
+    data = loader(classification_data(200, seed=530), batch_size=16)
+    got, expected = values(buffered, data), values(plain, data)
+    assert float(got["val/auroc"]) == float(expected["val/auroc"]) and float(got["val/acc"]) == float(
+        expected["val/acc"]
+    )
+    assert buffered.auroc_updates == 13  # one update per batch of 16: not buffered (no gain, see gains_from_buffering)
