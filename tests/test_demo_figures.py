@@ -8,8 +8,7 @@ from typing import Any
 import matplotlib
 import pytest
 import torch
-from helpers import NUM_CLASSES, Classifier, classification_data, loader, make_trainer
-from lightning.pytorch.loggers import Logger
+from helpers import NUM_CLASSES, Classifier, RecordingLogger, classification_data, loader, make_trainer
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lightning_metrics_base import demo
@@ -65,26 +64,12 @@ def test_the_curves_have_y_labels_and_distinguishable_lines(tmp_path: Path, save
     assert len(styles) == 3  # train/acc, val/acc and val/f1 each look different
 
 
-class FigureLogger(Logger):
-    """A logger with `log_image`, as W&B has: keeps what it receives."""
+class FigureLogger(RecordingLogger):
+    """A logger with `log_image`, as W&B has: keeps the titles of the figures it receives."""
 
     def __init__(self) -> None:
         super().__init__()
         self.titles: list[tuple[str, int, str]] = []
-
-    @property
-    def name(self) -> str:
-        return "figures"
-
-    @property
-    def version(self) -> int:
-        return 0
-
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        pass
 
     def log_image(self, key: str, images: list[Any], step: int) -> None:
         self.titles.append((key, step, images[0]._suptitle.get_text()))
