@@ -39,7 +39,6 @@ class _Logged:
     metric: int  # id of the metric
     kind: str  # "forward" or "compute"
     key: str  # where Lightning keeps the epoch value (``name`` or ``name_epoch``)
-    checked: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -163,9 +162,10 @@ class MetricLogCheck(Callback):
         module = self._module
         if module is not None:
             for collection in module.modules():
-                if isinstance(collection, MetricCollection):
-                    original = vars(collection).pop("_metric_log_check_update", None)
-                    vars(collection).pop("update", None) if original is not None else None
+                ours = isinstance(collection, MetricCollection) and "_metric_log_check_update" in vars(collection)
+                if ours:  # our wrapper and the saved original both go: the class's own update is back
+                    vars(collection).pop("_metric_log_check_update")
+                    vars(collection).pop("update", None)
             vars(module).pop("log", None)
             vars(module).pop("_metric_log_check_log", None)
         self._module = None

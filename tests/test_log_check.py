@@ -14,7 +14,16 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import NUM_CLASSES, Classifier, ComputeInStep, HandWritten, classification_data, loader, make_trainer
+from helpers import (
+    NUM_CLASSES,
+    Classifier,
+    ComputeInStep,
+    HandWritten,
+    UpdatesOnly,
+    classification_data,
+    loader,
+    make_trainer,
+)
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
@@ -99,16 +108,6 @@ class CallbackLogs(Callback):
 
     def on_validation_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         pl_module.log("val_f1_cb", pl_module.val_f1.compute())
-
-
-class UpdatesOnly(HandWritten):
-    def __init__(self) -> None:
-        super().__init__()
-        self.val_f1 = MulticlassF1Score(NUM_CLASSES)
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        self.val_f1.update(self(x), y)
 
 
 def fit(

@@ -521,10 +521,8 @@ class _Walker:
                 f"{construction.name}(...) is built in {ctx.hook}, once per batch: a fresh metric sees one batch"
                 " and is never synced or reset by anyone. Construct it once in `__init__` and update it here.",
             )
-        receiver = (
-            isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == ctx.receiver
-        )
-        if receiver and isinstance(func, ast.Attribute) and func.attr in _LOG_ATTRS:
+        on_receiver = isinstance(func, ast.Attribute) and _is_name(func.value, ctx.receiver)
+        if on_receiver and isinstance(func, ast.Attribute) and func.attr in _LOG_ATTRS:
             self._log(call, ctx)
             return
         if isinstance(func, ast.Attribute) and func.attr == "append" and _is_self_attr(func.value) and call.args:
