@@ -67,3 +67,22 @@ def describe(value: Any) -> str:
     if isinstance(value, dict):
         return "a dict of " + ", ".join(f"{key!r}: {describe(item)}" for key, item in value.items())
     return f"type {type(value).__name__}"
+
+
+def large_state_notice(stage: str, name: str, size: int, processes: int) -> str:
+    """Say that metric ``name`` keeps ``size`` bytes of samples per process, what gathering it needs, and the remedy.
+
+    Examples:
+        >>> large_state_notice("val", "auroc", 300 * 2**20, 2)[:59]
+        "val metric 'auroc' keeps 300 MiB of predictions and targets"
+    """
+    return (
+        f"{stage} metric {name!r} keeps {_size(size)} of predictions and targets per process (a"
+        " state that grows with every sample, as with `thresholds=None`); computing it gathers every"
+        f" process's share, {_size(processes * size)} on each of {processes}."
+        " A binned state has a fixed size: pass `thresholds=` (e.g. `thresholds=200`) to the metric."
+    )
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"

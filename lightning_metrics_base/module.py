@@ -1,7 +1,10 @@
 """`MetricAwareModule`: a `LightningModule` whose metrics are updated, logged, synced and reset for you.
 
-This is the only file that talks to Lightning: it calls ``self.log``, reads ``self.trainer`` and runs
-the user's hooks. Every other file takes values and returns values (see the Architecture page).
+This file holds what a user calls: the constructor, the steps, `update_metrics`, `log`, the stage
+properties and `save_hyperparameters`. What Lightning calls at the edges of epochs, runs and
+checkpoints (the hooks, and the epoch end they run) is the base class `ModuleHooks` in ``hooks.py``.
+These two files alone call ``self.log`` and read ``self.trainer``; every other file takes values and
+returns values (see the Architecture page).
 """
 
 from __future__ import annotations
@@ -11,32 +14,22 @@ import inspect
 import types
 import warnings
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any, ClassVar
 
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from lightning_metrics_base._lightning_internals import epoch_end_step, hparams_initial, should_update_logs
+from lightning_metrics_base._lightning_internals import hparams_initial, should_update_logs
 from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts
 from lightning_metrics_base.best import BestTracker
 from lightning_metrics_base.config import STAGES, MetricsConfig, check_options, plain_hparams
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.figures import FigureSender
 from lightning_metrics_base.heads import StageMetrics
-from lightning_metrics_base.kept_hooks import keep_work, module_work
-from lightning_metrics_base.metric_store import EpochValues, MetricStore
-from lightning_metrics_base.naming import (
-    LOSS,
-    Destination,
-    LoggedNames,
-    Namer,
-    name_epoch_values,
-    name_step_values,
-    reserve_names,
-)
+from lightning_metrics_base.hooks import ModuleHooks
+from lightning_metrics_base.metric_store import MetricStore
+from lightning_metrics_base.naming import LOSS, LoggedNames, Namer, name_step_values, reserve_names
 from lightning_metrics_base.padding import PaddingWarnings
 from lightning_metrics_base.specs import hparams_as_specs
 from lightning_metrics_base.sync_advice import SilencedSyncAdvice
@@ -45,28 +38,8 @@ __all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
 
 _PROPERTIES = ("train_metrics", "val_metrics", "test_metrics", "best_values", "log_sep", "buffer_batches", "track_best")
 
-KEPT_HOOKS: tuple[str, ...] = (
-    "setup",
-    "teardown",
-    "on_train_epoch_start",
-    "on_validation_epoch_start",
-    "on_test_epoch_start",
-    "on_validation_batch_end",
-    "on_test_batch_end",
-    "on_train_epoch_end",
-    "on_validation_epoch_end",
-    "on_test_epoch_end",
-    "on_validation_end",
-    "on_test_end",
-    "on_train_end",
-    "on_save_checkpoint",
-    "on_load_checkpoint",
-)
-"""The hooks whose work no subclass disables: wherever a subclass's class chain or mixins override one
-(with or without ``super()``), the module's work runs first, exactly once per call."""
 
-
-class MetricAwareModule(LightningModule, BatchHooks):
+class MetricAwareModule(ModuleHooks, BatchHooks):
     """A `LightningModule` that updates, computes, logs, syncs and resets its metrics for you.
 
     A subclass writes `forward` and passes `loss_fn` or overrides `compute_loss` (and may override
@@ -246,10 +219,6 @@ class MetricAwareModule(LightningModule, BatchHooks):
         check_model_outputs(preds, target, self.outputs)
         self._update(stage, preds, target, dataloader_idx)
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        keep_work(cls, MetricAwareModule, KEPT_HOOKS)
-
     def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
         """`LightningModule.log`, refusing a name that the module logs itself in this run.
 
@@ -259,86 +228,6 @@ class MetricAwareModule(LightningModule, BatchHooks):
         """
         self._logged.by_user(name)
         super().log(name, value, *args, **kwargs)
-
-    # ------------------------------------------------------------------ Lightning hooks
-
-    @module_work
-    def setup(self, stage: str) -> None:
-        """Called at the beginning of fit, validate, test or predict; a fit gives each figure notice again."""
-        self._logged.clear()
-        if stage == "fit":
-            self._figures.forget_notices()
-            self._large_states_said.clear()
-
-    @module_work
-    def teardown(self, stage: str) -> None:
-        """Called at the end of fit, validate, test or predict; lets Lightning's sync advice show again."""
-        self._quiet.restore()
-
-    @module_work
-    def on_train_epoch_start(self) -> None:
-        """Called when the train epoch begins; starts its metrics afresh."""
-        self._start_epoch("train")
-
-    @module_work
-    def on_validation_epoch_start(self) -> None:
-        """Called when validation begins; starts its metrics afresh."""
-        self._start_epoch("val")
-
-    @module_work
-    def on_test_epoch_start(self) -> None:
-        """Called when the test epoch begins; starts its metrics afresh."""
-        self._start_epoch("test")
-
-    @module_work
-    def on_validation_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Called after a validation batch; logs a dataloader's values after its last batch when there are several."""
-        self._end_batch("val", batch_idx, dataloader_idx)
-
-    @module_work
-    def on_test_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Called after a test batch; logs a dataloader's values after its last batch when there are several."""
-        self._end_batch("test", batch_idx, dataloader_idx)
-
-    @module_work
-    def on_train_epoch_end(self) -> None:
-        """Called when the train epoch ends; computes and logs its values."""
-        self._end_epoch("train")
-
-    @module_work
-    def on_validation_epoch_end(self) -> None:
-        """Called when validation ends; computes and logs its values."""
-        self._end_epoch("val")
-
-    @module_work
-    def on_test_epoch_end(self) -> None:
-        """Called when the test epoch ends; computes and logs its values."""
-        self._end_epoch("test")
-
-    @module_work
-    def on_validation_end(self) -> None:
-        """Called after Lightning logged validation; frees its state."""
-        self._metric_store.reset("val")
-
-    @module_work
-    def on_test_end(self) -> None:
-        """Called after Lightning logged the test; frees its state."""
-        self._metric_store.reset("test")
-
-    @module_work
-    def on_train_end(self) -> None:
-        """Called when training ends; frees the train state."""
-        self._metric_store.reset("train")
-
-    @module_work
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Called when saving a checkpoint; stores the best values in it."""
-        self._best.save_to(checkpoint)
-
-    @module_work
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Called when loading a checkpoint; restores the best values."""
-        self._best.load_from(checkpoint)
 
     # ------------------------------------------------------------------ the rest of the public API
 
@@ -395,122 +284,3 @@ class MetricAwareModule(LightningModule, BatchHooks):
         if (prog_bar and self._metrics_in_prog_bar) or self._trainer is None:
             return True
         return should_update_logs(self._trainer)
-
-    def _start_epoch(self, stage: str) -> None:
-        self._metric_store.reset(stage)
-        if stage != "train" and self._trainer is not None:
-            dataloaders = self.trainer.val_dataloaders if stage == "val" else self.trainer.test_dataloaders
-            for message in self._padding.new_warnings(stage, dataloaders):
-                rank_zero_warn(message, category=UserWarning)
-
-    def _end_batch(self, stage: str, batch_idx: int, dataloader_idx: int) -> None:
-        # Lightning gives every dataloader the values logged in epoch-end hooks; a dataloader's own
-        # values are logged as soon as its last batch is done, while Lightning still attributes them to it.
-        counts = self._batch_counts(stage)
-        last = len(counts) > 1 and batch_idx + 1 == counts[dataloader_idx]
-        if last and dataloader_idx in self._metric_store.pending(stage):
-            self._finish(Destination(stage, dataloader_idx, several=True, in_step=True))
-
-    def _end_epoch(self, stage: str) -> None:
-        several = len(self._batch_counts(stage)) > 1
-        for dataloader_idx in self._metric_store.pending(stage):
-            self._finish(Destination(stage, dataloader_idx, several))
-
-    def _batch_counts(self, stage: str) -> list[float]:
-        trainer = self._trainer
-        if trainer is None or stage == "train":
-            return [1]
-        if stage == "test":
-            return list(trainer.num_test_batches)
-        return list(trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches)
-
-    def _finish(self, where: Destination) -> None:
-        # compute -> publish (epoch_metrics, figures, best) -> log
-        self._notice_large_states(where)
-        values = self._metric_store.compute_epoch(where.stage, where.dataloader_idx, self._sum_across_processes())
-        scalars = self._publish(where, values)
-        quiet = torch.distributed.is_available() and torch.distributed.is_initialized()
-        for name, value, source in scalars:
-            if quiet:
-                self._quiet.silence(where.shown(name))
-            self._log(
-                name,
-                source,
-                value,
-                logged_as=where.logged(name),
-                on_epoch=True,
-                batch_size=1,
-                prog_bar=source in self.prog_bar,
-                add_dataloader_idx=where.in_step,
-            )
-
-    def _sum_across_processes(self) -> Callable[[Tensor], Tensor] | None:
-        trainer = self._trainer
-        if trainer is None or trainer.world_size <= 1:
-            return None
-        return partial(trainer.strategy.reduce, reduce_op="sum")
-
-    def _publish(self, where: Destination, values: EpochValues) -> list[tuple[str, Tensor, str]]:
-        # Everything but `self.log`: the names, `epoch_metrics`, figures and the best values.
-        named = name_epoch_values(self._namer, self._names, where, values.losses, values.metrics)
-        self.epoch_metrics.update(named.kept)
-        for tag, metric, result in named.figures:
-            self._send_figure(where.stage, tag, metric, result)
-        scalars = list(named.scalars)
-        if where.stage == "val":
-            self._best.check(values.losses, values.metrics)
-            if self._counts_for_best():
-                best = self._best.offer(self._namer, where, values.losses, values.metrics)
-                scalars += [(name, value, "track_best") for name, value in best]
-        return scalars
-
-    def _notice_large_states(self, where: Destination) -> None:
-        # once per fit and metric: a state that keeps every sample, and what gathering it will cost
-        trainer = self._trainer
-        processes = trainer.world_size if trainer is not None else 1
-        for name, size in self._metric_store.concatenated_bytes(where.stage, where.dataloader_idx).items():
-            notice = f"large:{where.stage}/{name}"
-            if size > self.large_state_bytes and notice not in self._large_states_said:
-                self._large_states_said.add(notice)
-                rank_zero_warn(
-                    f"{where.stage} metric {name!r} keeps {_size(size)} of predictions and targets per process (a"
-                    " state that grows with every sample, as with `thresholds=None`); computing it gathers every"
-                    f" process's share, {_size(processes * size)} on each of {processes}."
-                    " A binned state has a fixed size: pass `thresholds=` (e.g. `thresholds=200`) to the metric.",
-                    category=UserWarning,
-                )
-
-    def _counts_for_best(self) -> bool:
-        # Only fitting counts: the sanity check and `trainer.validate()` never change a best value
-        # (in the manner of `EarlyStopping._should_skip_check`).
-        trainer = self._trainer
-        return trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking
-
-    def _log(self, name: str, source: str, value: Tensor, logged_as: str | None = None, **kwargs: Any) -> None:
-        # The module's own values, under `name` (as a user's `self.log` in a step would name it).
-        self._logged.by_module(name, _owner(source))
-        LightningModule.log(self, logged_as or name, value, **kwargs)
-
-    def _send_figure(self, stage: str, tag: str, metric: Any, value: Any) -> None:
-        trainer = self._trainer
-        if stage not in self.log_figures or trainer is None or trainer.sanity_checking or not trainer.is_global_zero:
-            return
-        for notice in self._figures.notices(trainer.loggers, tag):
-            rank_zero_warn(notice, category=UserWarning)
-        # at the step Lightning logs this epoch's scalars at
-        step = epoch_end_step(trainer, stage)
-        for notice in self._figures.send(trainer.loggers, tag, metric, value, step, trainer.current_epoch):
-            rank_zero_warn(notice, category=UserWarning)
-
-
-def _owner(source: str) -> str:
-    # what produces a value the module logs, for an error message
-    if source == LOSS or source == "track_best":
-        return "the loss" if source == LOSS else "track_best"
-    if source.startswith(f"{LOSS}/"):
-        return f"loss component {source.split('/', 1)[1]!r}"
-    return f"metric {source!r}"
-
-
-def _size(size: int) -> str:
-    return f"{size / 2**20:.0f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"

@@ -25,6 +25,20 @@ DATALOADER_SUFFIX = "/dataloader_idx_{}"
 """Lightning's suffix for the values of evaluation dataloader ``i`` when there are several."""
 
 
+def owner(source: str) -> str:
+    """Describe what produces a value the module logs, for an error message.
+
+    Examples:
+        >>> owner("loss"), owner("loss/kl"), owner("acc")
+        ('the loss', "loss component 'kl'", "metric 'acc'")
+    """
+    if source == LOSS or source == "track_best":
+        return "the loss" if source == LOSS else "track_best"
+    if source.startswith(f"{LOSS}/"):
+        return f"loss component {source.split('/', 1)[1]!r}"
+    return f"metric {source!r}"
+
+
 def address(output: str | None, name: str) -> str:
     """How ``prog_bar``, ``track_best`` and epoch values name a metric: ``"acc"``, or ``"cls/acc"`` for output ``cls``.
 

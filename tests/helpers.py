@@ -107,6 +107,17 @@ class RecordingLogger(Logger):
         return [metrics[name] for _, metrics in self.records if name in metrics]
 
 
+class FigureLogger(RecordingLogger):
+    """A logger with `log_image`, as W&B has: keeps the titles of the figures it receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.titles: list[tuple[str, int, str]] = []
+
+    def log_image(self, key: str, images: list[Any], step: int) -> None:
+        self.titles.append((key, step, images[0]._suptitle.get_text()))
+
+
 class ReleaseProcessGroup(Callback):
     """Destroys the gloo process group when a `ddp` or `ddp_spawn` process is done with it.
 

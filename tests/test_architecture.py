@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning_metrics_base
 
 PACKAGE = Path(lightning_metrics_base.__file__).parent
-LIGHTNING_ONLY = {"log", "log_dict", "trainer", "_trainer"}  # `self.log(...)`, `self.trainer`: the module's alone
+LIGHTNING_ONLY = {"log", "log_dict", "trainer", "_trainer"}  # `self.log(...)`, `self.trainer`: MetricAwareModule's alone
 
 
 def talks_to_lightning(path: Path) -> bool:
@@ -35,7 +35,8 @@ def package_imports() -> dict[str, set[str]]:
 
 # Which files may import Lightning, and why (docs/architecture.md states the same rule).
 LIGHTNING_IMPORTS = {
-    "module.py": "the LightningModule: logs, reads the trainer, runs the user's hooks",
+    "module.py": "MetricAwareModule, what a user calls: steps, update_metrics, log",
+    "hooks.py": "ModuleHooks, the half of MetricAwareModule that Lightning calls: hooks and the epoch end",
     "log_check.py": "the MetricLogCheck callback, for modules written by hand",
     "figures.py": "the loggers' types, to send figures",
     "_lightning_internals.py": "every private name of Lightning",
@@ -54,7 +55,7 @@ def lightning_imports(path: Path) -> bool:
 
 def test_only_the_module_logs_and_reads_the_trainer() -> None:
     library = [path for path in PACKAGE.rglob("*.py") if path.name != "demo.py"]  # the demo is a user of it
-    assert {path.name for path in library if talks_to_lightning(path)} == {"module.py"}
+    assert {path.name for path in library if talks_to_lightning(path)} == {"module.py", "hooks.py"}
 
 
 def test_lightning_is_imported_only_where_allowed() -> None:

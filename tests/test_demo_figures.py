@@ -8,7 +8,7 @@ from typing import Any
 import matplotlib
 import pytest
 import torch
-from helpers import NUM_CLASSES, Classifier, RecordingLogger, classification_data, loader, make_trainer
+from helpers import NUM_CLASSES, Classifier, FigureLogger, classification_data, loader, make_trainer
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lightning_metrics_base import demo
@@ -62,17 +62,6 @@ def test_the_curves_have_y_labels_and_distinguishable_lines(tmp_path: Path, save
     assert losses.get_ylabel() and values.get_ylabel()
     styles = {(line.get_linestyle(), line.get_marker()) for line in values.get_lines()}
     assert len(styles) == 3  # train/acc, val/acc and val/f1 each look different
-
-
-class FigureLogger(RecordingLogger):
-    """A logger with `log_image`, as W&B has: keeps the titles of the figures it receives."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.titles: list[tuple[str, int, str]] = []
-
-    def log_image(self, key: str, images: list[Any], step: int) -> None:
-        self.titles.append((key, step, images[0]._suptitle.get_text()))
 
 
 def test_logger_figures_are_titled_with_the_metric_and_epoch() -> None:
