@@ -15,11 +15,18 @@ Workloads:
 - many: 100 classes, batches of 256, 12 metrics (accuracy, precision, recall, F1 in macro and micro,
   AUROC and average precision exact and binned).
 - tiny: batches of 4, 3 cheap metrics, 2,000 steps per epoch.
+- per_step: per-step train values logged every step (`log_every_n_steps=1`, `log_train_step=True`)
+  against the best practice by hand (the collection called in the step and given to `log_dict` with
+  `on_step=True, on_epoch=True`); a linear model, batches of 32, accuracy, precision, recall, F1.
+- memory: what one flush of a full buffer allocates (the concatenation and torchmetrics' own
+  temporaries), measured with torch's profiler, against the bound (`buffer_bytes`) and against one
+  hand-written update of one batch; segmentation and many-class inputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import statistics
 import time
@@ -52,6 +59,8 @@ from torchmetrics.regression import (
 )
 
 from lightning_metrics_base import MetricAwareModule
+from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer
+from lightning_metrics_base.compute_groups import group_by_settings
 
 CLASSES = 21
 
@@ -135,9 +144,29 @@ class Lean(LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.001)
 
 
+class BestPractice(Lean):
+    """Per-step values by hand: the collection's `forward` in the train step, the collection given to `log_dict`."""
+
+    def step(self, stage: str, batch: Any) -> Tensor:
+        if stage != "train":
+            return super().step(stage, batch)
+        x, y = batch
+        preds = self(x)
+        loss = self.loss(preds, y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(y))
+        self.train_metrics(preds.detach(), y)
+        self.log_dict(self.train_metrics, on_step=True, on_epoch=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        pass  # Lightning computes, logs and resets the logged collection
+
+
 class Ours(MetricAwareModule):
-    def __init__(self, net: torch.nn.Module, metrics: dict[str, Metric], loss: Callable[..., Tensor]) -> None:
-        super().__init__(metrics, loss_fn=loss, log_figures=False)
+    def __init__(
+        self, net: torch.nn.Module, metrics: dict[str, Metric], loss: Callable[..., Tensor], **kwargs: Any
+    ) -> None:
+        super().__init__(metrics, loss_fn=loss, log_figures=False, **kwargs)
         self.net = net
 
     def forward(self, x: Tensor) -> Tensor:
@@ -145,6 +174,11 @@ class Ours(MetricAwareModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=0.001)
+
+
+class OursPerStep(Ours):
+    def __init__(self, net: torch.nn.Module, metrics: dict[str, Metric], loss: Callable[..., Tensor]) -> None:
+        super().__init__(net, metrics, loss, log_train_step=True, prog_bar=())
 
 
 def segmentation(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
@@ -206,11 +240,36 @@ def tiny(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule
     return data, make
 
 
-WORKLOADS = {"segmentation": segmentation, "regression": regression, "many": many, "tiny": tiny}
+def per_step(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
+    steps = 16 if quick else 256
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(32 * steps, 32, generator=generator)
+    y = torch.randint(0, 10, (32 * steps,), generator=generator)
+    data = DataLoader(TensorDataset(x, y), batch_size=32)
+
+    def make(cls: type) -> LightningModule:
+        torch.manual_seed(0)
+        metrics = {
+            "acc": MulticlassAccuracy(10),
+            "precision": MulticlassPrecision(10),
+            "recall": MulticlassRecall(10),
+            "f1": MulticlassF1Score(10),
+        }
+        return cls(torch.nn.Linear(32, 10), metrics, F.cross_entropy)  # type: ignore[no-any-return]
+
+    return data, make
 
 
-def fit(model: LightningModule, data: DataLoader[Any]) -> tuple[float, dict[str, float]]:
+WORKLOADS = {"segmentation": segmentation, "regression": regression, "many": many, "tiny": tiny, "per_step": per_step}
+# the hand-written code each workload is measured against, ours, and Trainer options
+VERSUS: dict[str, tuple[type, type, dict[str, Any]]] = {
+    "per_step": (BestPractice, OursPerStep, {"log_every_n_steps": 1}),
+}
+
+
+def fit(model: LightningModule, data: DataLoader[Any], **options: Any) -> tuple[float, dict[str, float]]:
     trainer = Trainer(
+        **options,
         max_epochs=1,
         logger=False,
         enable_progress_bar=False,
@@ -224,35 +283,99 @@ def fit(model: LightningModule, data: DataLoader[Any]) -> tuple[float, dict[str,
         warnings.simplefilter("ignore")
         trainer.fit(model, data, data)
     seconds = time.process_time() - start
-    values = trainer.callback_metrics.items()
-    return seconds, {name.removesuffix("_epoch"): float(value) for name, value in values if "_step" not in name}
+    # the epoch values, and the last step's (the loss's, and the metrics' where logged per step)
+    return seconds, {name.removesuffix("_epoch"): float(value) for name, value in trainer.callback_metrics.items()}
 
 
 def run(name: str, rounds: int, quick: bool) -> None:
     data, make = WORKLOADS[name](quick)
-    _, lean_values = fit(make(Lean), data)
-    _, ours_values = fit(make(Ours), data)
-    for key, value in lean_values.items():
-        assert abs(ours_values[key] - value) <= 1e-4 * max(1.0, abs(value)), (name, key, ours_values[key], value)
+    theirs, ours, options = VERSUS.get(name, (Lean, Ours, {}))
+    _, their_values = fit(make(theirs), data, **options)
+    _, our_values = fit(make(ours), data, **options)
+    for key, value in their_values.items():
+        assert abs(our_values[key] - value) <= 1e-4 * max(1.0, abs(value)), (name, key, our_values[key], value)
     ratios = []
     for _ in range(rounds):
-        order = [Lean, Ours]
+        order = [theirs, ours]
         random.shuffle(order)
-        times = {cls: fit(make(cls), data)[0] for cls in order}
-        ratios.append(times[Ours] / times[Lean])
+        times = {cls: fit(make(cls), data, **options)[0] for cls in order}
+        ratios.append(times[ours] / times[theirs])
+    label = "ours/best" if theirs is BestPractice else "ours/lean"
     print(
-        f"{name}: ours/lean {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f},"
-        f" {rounds} rounds; same {len(lean_values)} logged values)"
+        f"{name}: {label} {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f},"
+        f" {rounds} rounds; same {len(their_values)} logged values)"
     )
+
+
+def peak_allocated(work: Callable[[], None]) -> int:
+    """The most bytes ``work`` holds at once beyond what existed before it, as torch's profiler records them.
+
+    Each operator's own allocations count from its start, frees when they happen (so a temporary
+    allocated and freed inside one operator is not seen: a lower bound of the true peak).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        work()
+    changes = [
+        (event.time_range.start, event.self_cpu_memory_usage if event.name != "[memory]" else event.cpu_memory_usage)
+        for event in prof.events()
+        if event.cpu_memory_usage or event.self_cpu_memory_usage
+    ]
+    level = peak = 0
+    for _, change in sorted(changes, key=lambda item: item[0]):
+        level += change
+        peak = max(peak, level)
+    return peak
+
+
+def memory(quick: bool) -> None:
+    cases: dict[str, tuple[Callable[[], dict[str, Metric]], Callable[[torch.Generator], tuple[Tensor, Tensor]]]] = {
+        "segmentation (8, 21, 128, 128)": (
+            segmentation_metrics,
+            lambda g: (
+                torch.randn(8, CLASSES, 128, 128, generator=g),
+                torch.randint(0, CLASSES, (8, 128, 128), generator=g),
+            ),
+        ),
+        "many: 100 classes, batch 256": (
+            many_metrics,
+            lambda g: (torch.randn(256, 100, generator=g), torch.randint(0, 100, (256,), generator=g)),
+        ),
+    }
+    bound = DEFAULT_BUFFER_BYTES
+    print(f"bound (buffer_bytes) {bound / 2**20:.0f} MiB per stage and dataloader")
+    for name, (metrics, batch) in cases.items():
+        generator = torch.Generator().manual_seed(0)
+        collection = group_by_settings(MetricCollection(metrics()))
+        buffer = UpdateBuffer(batches=10**6, max_bytes=bound)  # only the bound decides when to flush
+        first = batch(generator)
+        buffer.add(collection, *first)  # the epoch's first batch is fed directly
+        buffer.add(collection, *batch(generator))
+        size = buffer.nbytes
+        while buffer.nbytes + size <= bound // 2:  # full: the next batch would flush it
+            buffer.add(collection, *batch(generator))
+        held, batches = buffer.nbytes, len(buffer)
+        flush = peak_allocated(functools.partial(buffer.flush, collection))
+        by_hand = group_by_settings(MetricCollection(metrics()))
+        by_hand.update(*first)
+        one_batch = peak_allocated(functools.partial(by_hand.update, *first))
+        print(
+            f"{name}: buffer {held / 2**20:.1f} MiB ({batches} batches); at its flush"
+            f" {flush / 2**20:.1f} MiB more (peak {(held + flush) / 2**20:.1f} MiB, bound {bound / 2**20:.0f});"
+            f" one hand-written update of one batch: {one_batch / 2**20:.1f} MiB"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("workloads", nargs="*", default=list(WORKLOADS))
+    parser.add_argument("workloads", nargs="*", default=[*WORKLOADS, "memory"])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    for name in args.workloads:
+    if "memory" in args.workloads:
+        memory(args.quick)
+    for name in (name for name in args.workloads if name != "memory"):
         run(name, 1 if args.quick else 5, args.quick)
 
 

@@ -67,6 +67,19 @@ def state_reductions(metric: Metric) -> list[Callable[..., Any] | str | None]:
     return list(metric._reductions.values())
 
 
+def reductions_by_state(metric: Metric) -> dict[str, Callable[..., Any] | str | None]:
+    """``{state name: reduction}`` of ``metric`` (``Metric._reductions``, torchmetrics 0.x and 1.x)."""
+    return dict(metric._reductions)
+
+
+def count_update(metric: Metric) -> None:
+    """Count one more update of ``metric``, as its ``update`` does (``Metric._update_count``, 0.x and 1.x).
+
+    For a state changed without ``update`` (merged in); ``compute`` warns while the count is zero.
+    """
+    metric._update_count += 1
+
+
 def sync_requested(metric: Metric) -> bool:
     """Whether ``metric`` syncs its state at compute (``Metric._to_sync``, torchmetrics 0.x and 1.x)."""
     return bool(metric._to_sync)

@@ -32,7 +32,9 @@ from torchmetrics.utilities.data import dim_zero_cat, dim_zero_sum
 
 from lightning_metrics_base._torchmetrics_internals import (
     compute_groups,
+    count_update,
     invalidate_cached_results,
+    reductions_by_state,
     relink_group_states,
     state_reductions,
     takes_class_indices,
@@ -46,7 +48,7 @@ ErrorFactory = Callable[..., Exception]
 """Builds the error raised for a failing update from ``(preds, target, error, batch, shown=..., culprit=...)``."""
 
 DEFAULT_BUFFER_BYTES = 16 * 2**20
-"""The default bound on buffered inputs (16 MiB per stage and dataloader)."""
+"""The default bound on buffered inputs and their concatenation at a flush (16 MiB per stage and dataloader)."""
 
 # Multiclass metrics that read float predictions as probabilities only when every value of the call
 # lies in [0, 1] (and apply a softmax otherwise); other multiclass metrics take an argmax.
@@ -148,7 +150,8 @@ class UpdateBuffer:
 
     Args:
         batches: feed the buffer once it holds this many batches (``1``: no buffering).
-        max_bytes: feed it before its inputs would exceed this many bytes; a larger batch is fed directly.
+        max_bytes: the bound on what a flush holds at once: the buffered inputs and their concatenation,
+            a copy as large (so the buffer holds at most half of it); a larger batch is fed directly.
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
@@ -168,6 +171,16 @@ class UpdateBuffer:
         self._bytes = 0
         self._seen = 0  # batches added since the last `clear`
         self._plan: tuple[list[list[str]], list[list[str]], list[Normalization]] | None = None
+        self._merge: tuple[list[list[str]], list[list[str]]] | None = None
+
+    def __len__(self) -> int:
+        """The number of batches buffered now."""
+        return len(self._inputs)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes the buffered inputs take now (at most half of ``max_bytes``)."""
+        return self._bytes
 
     def add(self, collection: MetricCollection, preds: Any, target: Any, on_error: ErrorFactory | None = None) -> None:
         """Feed one batch: the metrics that cannot be buffered now, the others when the buffer is full.
@@ -189,16 +202,43 @@ class UpdateBuffer:
             return
         # What each group reads is taken now, once per batch: class indices are ~C times smaller than logits.
         entry = _Entry.of(preds, target, batch, kinds)
-        if entry.nbytes > self.max_bytes or not self._fits(entry):
+        held = self.max_bytes // 2  # a flush concatenates the buffer into a copy as large
+        if entry.nbytes > held or not self._fits(entry):
             self.flush(collection, on_error)
             self._feed(collection, [entry], on_error)
             return
-        if self._bytes + entry.nbytes > self.max_bytes:
+        if self._bytes + entry.nbytes > held:
             self.flush(collection, on_error)
         self._inputs.append(entry)
         self._bytes += entry.nbytes
         if len(self._inputs) >= self.batches:
             self.flush(collection, on_error)
+
+    def add_through(
+        self,
+        collection: MetricCollection,
+        twin: MetricCollection,
+        preds: Any,
+        target: Any,
+        on_error: ErrorFactory | None = None,
+    ) -> None:
+        """Feed one batch to ``twin`` alone (a copy of ``collection``: the batch's own values) and count it for both.
+
+        One update per batch, as torchmetrics' ``forward`` does: each compute group whose states add up
+        over samples takes the twin's state (sums added, lists extended, after the buffered batches so
+        that samples keep their order); the other groups are updated with the batch.
+
+        Raises:
+            Exception: what ``on_error`` makes of a failing update (the error itself without it).
+        """
+        batch, self._seen = self._seen, self._seen + 1
+        _reset_groups(twin)
+        _guarded(on_error, preds, target, batch, twin.update)
+        self.flush(collection, on_error)
+        merged, updated = self._merge_plan(collection)
+        if updated:
+            _guarded(on_error, preds, target, batch, _update_groups, collection, updated)
+        _merge_groups(collection, twin, merged)
 
     def flush(self, collection: MetricCollection, on_error: ErrorFactory | None = None) -> None:
         """Feed every buffered batch to ``collection`` now."""
@@ -230,6 +270,14 @@ class UpdateBuffer:
                 direct.append(group)
         self._plan = (direct, buffered, kinds)
         return self._plan
+
+    def _merge_plan(self, collection: MetricCollection) -> tuple[list[list[str]], list[list[str]]]:
+        if self._merge is None:
+            metrics = dict(collection.items(keep_base=True, copy_state=False))
+            groups = compute_groups(collection)
+            merged = [group for group in groups if all(buffers_exactly(metrics[name]) for name in group)]
+            self._merge = (merged, [group for group in groups if group not in merged])
+        return self._merge
 
     def _fits(self, entry: _Entry) -> bool:
         # Only tensors of one dtype, device and trailing shape concatenate.
@@ -339,6 +387,33 @@ def _update_groups(collection: MetricCollection, groups: list[list[str]], preds:
     invalidate_cached_results(collection.values(copy_state=False))
     for group in groups:
         getattr(collection, group[0]).update(preds, target)
+    relink_group_states(collection)
+
+
+def _reset_groups(collection: MetricCollection) -> None:
+    # What `collection.reset()` does, resetting each compute group's first member only (the others
+    # share its state): a quarter of the cost for four metrics in one group.
+    for group in compute_groups(collection):
+        getattr(collection, group[0]).reset()
+    invalidate_cached_results(collection.values(copy_state=False))
+    relink_group_states(collection)
+
+
+def _merge_groups(collection: MetricCollection, twin: MetricCollection, groups: list[list[str]]) -> None:
+    # What an update of `collection` with the batch the twin holds would do: sum states add up, lists of
+    # samples are extended (in that order), each group's first member counts one update.
+    invalidate_cached_results(collection.values(copy_state=False))
+    for group in groups:
+        mine, theirs = getattr(collection, group[0]), getattr(twin, group[0])
+        for name, reduce in reductions_by_state(mine).items():
+            value, incoming = getattr(mine, name), getattr(theirs, name)
+            if isinstance(value, list):
+                setattr(mine, name, [*value, *incoming])
+            elif reduce is dim_zero_cat:
+                setattr(mine, name, torch.cat([value, incoming]))
+            else:
+                setattr(mine, name, value + incoming)
+        count_update(mine)
     relink_group_states(collection)
 
 

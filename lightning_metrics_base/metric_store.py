@@ -63,8 +63,8 @@ class MetricStore(nn.Module):
         step_values: keep a twin of the train collection that computes each batch's own values.
         buffer_batches: feed eligible metrics the concatenation of up to this many batches in one
             update per compute group (see `UpdateBuffer`); ``1`` updates every batch.
-        buffer_bytes: the bound on buffered inputs per stage and dataloader (a multi-output model's
-            outputs share it).
+        buffer_bytes: the bound on buffered inputs and their concatenation at a flush, per stage and
+            dataloader (a multi-output model's outputs share it).
 
     Examples:
         >>> import torch
@@ -162,24 +162,32 @@ class MetricStore(nn.Module):
         if heads is None:
             return None
         self._pending.add((stage, dataloader_idx))
+        # The twin takes the batch alone: its result is the batch's own value, whatever the metric
+        # (wrappers such as MinMaxMetric lose their state in `forward`, so it is never used), and its
+        # state is merged into the epoch's where states add up (one update per batch).
+        twins = (
+            dict(self.step_twin.heads()) if step_values and self.step_twin is not None and stage == "train" else None
+        )
         for output, collection in heads.heads():
             output_preds, output_target = _route(preds, output), _route(target, output)
             on_error = _update_error_factory(stage, dataloader_idx, collection, output)
+            buffer = self._buffer(stage, dataloader_idx, output)
             try:
-                self._buffer(stage, dataloader_idx, output).add(collection, output_preds, output_target, on_error)
+                if twins is None:
+                    buffer.add(collection, output_preds, output_target, on_error)
+                else:
+                    buffer.add_through(collection, twins[output], output_preds, output_target, on_error)
             except MetricUpdateError:
                 raise
             except Exception as err:
                 raise on_error(output_preds, output_target, err) from err
-        if not step_values or self.step_twin is None:
+        if twins is None:
             return None
-        # The twin holds only this batch: its result is the batch's own value, whatever the metric
-        # (wrappers such as MinMaxMetric lose their state in `forward`, so it is never used).
         values: dict[str, tuple[Any, Metric]] = {}
-        for output, collection in self.step_twin.heads():
-            collection.reset()
-            collection.update(_route(preds, output), _route(target, output))
-            values.update({address(output, name): item for name, item in compute_collection(collection).items()})
+        for output, twin in twins.items():
+            # this process's batch alone: no sync, so each metric computes the plain way
+            computed = {name: (metric.compute(), metric) for name, metric in twin.items(copy_state=False)}
+            values.update({address(output, name): item for name, item in computed.items()})
         return values
 
     def flush(self, stage: str, dataloader_idx: int | None = None) -> None:

@@ -78,5 +78,9 @@ def test_workload_benchmark_checks_values_and_reports_ratios() -> None:
         [sys.executable, str(BENCHMARKS / "bench_workloads.py"), "--quick"], capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    for workload in ("segmentation", "regression"):
+    for workload in ("segmentation", "regression", "many", "tiny"):
         assert re.search(rf"{workload}: ours/lean \d+\.\d+ \(min .*same \d+ logged values", result.stdout), workload
+    assert re.search(r"per_step: ours/best \d+\.\d+ \(min .*same \d+ logged values", result.stdout)
+    # a full buffer holds at most half the bound: its concatenation at a flush takes the other half
+    buffers = re.findall(r"buffer (\d+\.\d) MiB \(\d+ batches\); at its flush \d+\.\d MiB more", result.stdout)
+    assert len(buffers) == 2 and all(float(size) <= 8.0 for size in buffers), result.stdout

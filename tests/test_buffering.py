@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from helpers import (
     NUM_CLASSES,
     Classifier,
+    MeanAndMax,
+    RecordingLogger,
     classification_data,
     classification_metrics,
     full_data_accuracy,
@@ -124,7 +126,8 @@ class TestUpdateCalls:
 
     def test_the_memory_bound_flushes_earlier(self) -> None:
         class SmallBuffers(CountsUpdates):
-            buffer_bytes = 2 * (8 * 8 + 8 * 8)  # two batches of class indices (taken from the logits) and labels
+            # two batches of class indices (taken from the logits) and labels, and their concatenation
+            buffer_bytes = 2 * 2 * (8 * 8 + 8 * 8)
 
         model = SmallBuffers()
         make_trainer().validate(model, loader(classification_data(80, seed=506), batch_size=8), verbose=False)
@@ -338,3 +341,68 @@ def test_binned_curves_are_updated_every_batch_and_stay_exact() -> None:
         expected["val/acc"]
     )
     assert buffered.auroc_updates == 13  # one update per batch of 16: not buffered (no gain, see gains_from_buffering)
+
+
+class CountedAccuracy(MulticlassAccuracy):
+    """Counts the update calls of every instance (the train metric and its per-step twin)."""
+
+    calls = 0
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        CountedAccuracy.calls += 1
+        super().update(preds, target)
+
+
+class StepValues(Classifier):
+    """Per-step train values over sums (stat scores), lists of samples (exact AUROC, AP), a max state, a wrapper."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metrics = {
+            **classification_metrics(),
+            "counted": CountedAccuracy(NUM_CLASSES, top_k=2),  # its own compute group
+            "meanmax": MeanAndMax(),
+            "minmax": MinMaxMetric(MulticlassAccuracy(NUM_CLASSES)),
+        }
+        super().__init__({"train": metrics}, lr=0.0, prog_bar=(), **kwargs)
+
+
+class TestMergedStepValues:
+    """Per-step values come from the batch's own update, which is merged into the epoch's state."""
+
+    DATA = classification_data(16 * 23 + 5, seed=520)  # uneven last batch
+
+    def fit(self, model: StepValues, every: int) -> RecordingLogger:
+        logger = RecordingLogger()
+        make_trainer(logger=logger, log_every_n_steps=every, limit_val_batches=0).fit(
+            model, loader(self.DATA, batch_size=16)
+        )
+        return logger
+
+    @pytest.mark.parametrize("every", [1, 3])
+    def test_epoch_values_equal_unbuffered_ones_exactly(self, every: int) -> None:
+        merged, plain = StepValues(log_train_step=True), StepValues(buffer_batches=1)
+        plain.load_state_dict(merged.state_dict())
+        self.fit(merged, every), self.fit(plain, every)
+        assert set(merged.epoch_metrics) == set(plain.epoch_metrics)
+        for name, value in plain.epoch_metrics.items():  # the same updates in the same order: bit for bit
+            assert torch.equal(merged.epoch_metrics[name], value), name
+        preds, target = predict_all(merged, self.DATA)
+        whole = multiclass_auroc(preds, target, num_classes=NUM_CLASSES, thresholds=None)
+        assert float(merged.epoch_metrics["train/auroc"]) == pytest.approx(float(whole), abs=1e-6)
+        assert torch.equal(
+            merged.epoch_metrics["train/confmat"], multiclass_confusion_matrix(preds, target, num_classes=NUM_CLASSES)
+        )
+
+    def test_step_values_are_each_batch_own_and_one_update_per_step(self) -> None:
+        model = StepValues(log_train_step=True)
+        CountedAccuracy.calls = 0
+        logger = self.fit(model, every=1)
+        batches = len(loader(self.DATA, batch_size=16))
+        assert CountedAccuracy.calls == batches  # the twin's update counts for the epoch too
+        preds, target = predict_all(model, self.DATA)
+        expected = [
+            float(multiclass_auroc(preds[i : i + 16], target[i : i + 16], num_classes=NUM_CLASSES, thresholds=None))
+            for i in range(0, len(target), 16)
+        ]
+        assert logger.values("train/auroc_step") == pytest.approx(expected, abs=1e-6)
+        assert len(logger.values("train/minmax/raw_step")) == batches  # a wrapper's step values too
