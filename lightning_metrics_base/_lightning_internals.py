@@ -69,3 +69,14 @@ def current_hook(module: Any) -> str | None:
     """
     name = getattr(module, "_current_fx_name", None)
     return name if isinstance(name, str) else None
+
+
+def takes_suffixed_names() -> bool:
+    """Whether ``LightningModule.log`` takes a name holding ``/dataloader_idx_`` with ``add_dataloader_idx=False``.
+
+    Lightning 2.5.3 and later do; earlier versions refuse any such name. Read from Lightning's version.
+    """
+    import lightning
+
+    version = tuple(int(part) for part in lightning.__version__.split(".")[:3] if part.isdigit())
+    return version >= (2, 5, 3)

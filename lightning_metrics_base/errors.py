@@ -69,6 +69,21 @@ def describe(value: Any) -> str:
     return f"type {type(value).__name__}"
 
 
+def unsized_dataloader_error(stage: str, dataloader_idx: int) -> ValueError:
+    """Say that a dataloader without a length, among several, cannot have its values logged on this Lightning.
+
+    Examples:
+        >>> str(unsized_dataloader_error("val", 1))[:52]
+        'val dataloader 1 has no length: with several val dat'
+    """
+    return ValueError(
+        f"{stage} dataloader {dataloader_idx} has no length: with several {stage} dataloaders, its values can"
+        f" only be logged at the epoch end under suffixed names (`{stage}/loss/dataloader_idx_{dataloader_idx}`),"
+        " which Lightning before 2.5.3 refuses. Give its dataset a `__len__`, set"
+        f" `limit_{stage}_batches` to a number of batches, or upgrade lightning to 2.5.3 or later."
+    )
+
+
 def large_state_notice(stage: str, name: str, size: int, processes: int) -> str:
     """Say that metric ``name`` keeps ``size`` bytes of samples per process, what gathering it needs, and the remedy.
 

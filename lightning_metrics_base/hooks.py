@@ -22,8 +22,8 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from lightning_metrics_base._lightning_internals import epoch_end_step
-from lightning_metrics_base.errors import large_state_notice
+from lightning_metrics_base._lightning_internals import epoch_end_step, takes_suffixed_names
+from lightning_metrics_base.errors import large_state_notice, unsized_dataloader_error
 from lightning_metrics_base.kept_hooks import keep_work, module_work
 from lightning_metrics_base.naming import Destination, name_epoch_values, owner
 
@@ -161,6 +161,11 @@ class ModuleHooks(LightningModule):
 
     def _start_epoch(self, stage: str) -> None:
         self._metric_store.reset(stage)
+        counts = self._batch_counts(stage)
+        if len(counts) > 1 and not takes_suffixed_names():
+            for dataloader_idx, count in enumerate(counts):
+                if count == float("inf"):  # no known last batch: logged at the epoch end, suffixed
+                    raise unsized_dataloader_error(stage, dataloader_idx)
         if stage != "train" and self._trainer is not None:
             dataloaders = self.trainer.val_dataloaders if stage == "val" else self.trainer.test_dataloaders
             for message in self._padding.new_warnings(stage, dataloaders):

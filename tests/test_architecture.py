@@ -8,7 +8,12 @@ from pathlib import Path
 import lightning_metrics_base
 
 PACKAGE = Path(lightning_metrics_base.__file__).parent
-LIGHTNING_ONLY = {"log", "log_dict", "trainer", "_trainer"}  # `self.log(...)`, `self.trainer`: MetricAwareModule's alone
+LIGHTNING_ONLY = {
+    "log",
+    "log_dict",
+    "trainer",
+    "_trainer",
+}  # `self.log(...)`, `self.trainer`: MetricAwareModule's alone
 
 
 def talks_to_lightning(path: Path) -> bool:

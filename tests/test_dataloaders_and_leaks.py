@@ -20,6 +20,8 @@ from helpers import (
 from torch.utils.data import TensorDataset
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
+from lightning_metrics_base._lightning_internals import takes_suffixed_names
+
 
 def reference(model: torch.nn.Module, dataset: TensorDataset, limit: int | None = None) -> dict[str, float]:
     preds, target = predict_all(model, dataset)
@@ -134,3 +136,34 @@ class TestSeveralDataloadersResults:
         results = trainer.validate(model, [loader(first, batch_size=32), loader(second, batch_size=48)])
         assert "val/acc/dataloader_idx_1" not in results[0] and "val/acc/dataloader_idx_0" not in results[1]
         assert results[1]["val/acc/dataloader_idx_1"] == pytest.approx(full_data_accuracy(model, second), abs=1e-6)
+
+
+class Unsized(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    """A dataset without a length: Lightning cannot know which batch is its last."""
+
+    def __init__(self, dataset: TensorDataset) -> None:
+        self.dataset = dataset
+
+    def __iter__(self) -> Any:
+        return iter(self.dataset)
+
+
+@pytest.mark.parametrize("unsized", [0, 1])
+def test_several_dataloaders_one_without_a_length(unsized: int) -> None:
+    datasets = [classification_data(96, seed=320), classification_data(70, seed=321)]
+    loaders = [loader(dataset, batch_size=32) for dataset in datasets]
+    loaders[unsized] = torch.utils.data.DataLoader(Unsized(datasets[unsized]), batch_size=32)
+    model = Classifier(lr=0.0)
+    if not takes_suffixed_names():  # Lightning before 2.5.3 refuses the names: said before any batch
+        with pytest.raises(ValueError, match=rf"val dataloader {unsized} has no length: .*`limit_val_batches`"):
+            make_trainer().validate(model, loaders, verbose=False)
+        return
+    results = make_trainer().validate(model, loaders, verbose=False)
+    for index, dataset in enumerate(datasets):
+        expected = reference(model, dataset)
+        for name in ("acc", "f1"):
+            assert results[index][f"val/{name}/dataloader_idx_{index}"] == pytest.approx(expected[name], abs=1e-6)
+    # Lightning copies values logged at the epoch end (the unsized dataloader's) into every result
+    assert results[1 - unsized][f"val/acc/dataloader_idx_{unsized}"] == pytest.approx(
+        reference(model, datasets[unsized])["acc"], abs=1e-6
+    )

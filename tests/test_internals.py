@@ -92,6 +92,19 @@ class TestTorchmetricsInternals:
         metric.set_dtype(torch.float32)  # the public setter writes what dtype_of reads
         assert internals.dtype_of(metric) == torch.float32
 
+    def test_reductions_by_state(self) -> None:
+        assert internals.reductions_by_state(MeanSquaredError()) == {
+            "sum_squared_error": dim_zero_sum,
+            "total": dim_zero_sum,
+        }
+
+    def test_count_update(self) -> None:
+        metric = MeanSquaredError()
+        metric.sum_squared_error += 4.0  # a state changed without `update`
+        metric.total += 2
+        internals.count_update(metric)
+        assert metric.update_count == 1 and float(metric.compute()) == 2.0
+
     def test_classwise_keys(self) -> None:
         wrapper = ClasswiseWrapper(MulticlassAccuracy(3, average=None), labels=["a", "b", "c"])
         wrapper.update(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]))
@@ -133,6 +146,20 @@ class TestLightningInternals:
         cache = lightning_internals.sync_advice_cache()
         assert isinstance(cache, set)
         from lightning.pytorch.utilities.warnings import PossibleUserWarning  # noqa: F401 - the cache's users
+
+    def test_takes_suffixed_names(self) -> None:
+        class LogsSuffixed(Classifier):
+            def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+                self.log("mine/dataloader_idx_0", 1.0, add_dataloader_idx=False)
+
+        data = loader(classification_data(32, seed=4), batch_size=32)
+        try:
+            make_trainer().validate(LogsSuffixed(), data, verbose=False)
+            taken = True
+        except Exception as err:  # Lightning's MisconfigurationException
+            assert "dataloader_idx" in str(err)
+            taken = False
+        assert lightning_internals.takes_suffixed_names() is taken
 
     def test_no_other_file_touches_a_private_name(self) -> None:
         import re
