@@ -348,12 +348,14 @@ def memory(quick: bool) -> None:
     for name, (metrics, batch) in cases.items():
         generator = torch.Generator().manual_seed(0)
         collection = group_by_settings(MetricCollection(metrics()))
-        buffer = UpdateBuffer(batches=10**6, max_bytes=bound)  # only the bound decides when to flush
         first = batch(generator)
-        buffer.add(collection, *first)  # the epoch's first batch is fed directly
-        buffer.add(collection, *batch(generator))
-        size = buffer.nbytes
-        while buffer.nbytes + size <= bound // 2:  # full: the next batch would flush it
+        probe = UpdateBuffer(batches=1, max_bytes=bound)
+        probe.add(collection, *first)  # the epoch's first batch is fed directly
+        probe.batches = 2
+        probe.add(collection, *batch(generator))  # a block made for two batches
+        fitting = bound // (probe.nbytes // 2)  # the batches the bound holds
+        buffer = UpdateBuffer(batches=fitting, max_bytes=bound)
+        for _ in range(fitting):  # the first fed directly, then all but the one that would flush it
             buffer.add(collection, *batch(generator))
         held, batches = buffer.nbytes, len(buffer)
         flush = peak_allocated(functools.partial(buffer.flush, collection))
@@ -361,7 +363,7 @@ def memory(quick: bool) -> None:
         by_hand.update(*first)
         one_batch = peak_allocated(functools.partial(by_hand.update, *first))
         print(
-            f"{name}: buffer {held / 2**20:.1f} MiB ({batches} batches); at its flush"
+            f"{name}: buffer {held / 2**20:.1f} MiB ({batches} of {fitting} batches written); at its flush"
             f" {flush / 2**20:.1f} MiB more (peak {(held + flush) / 2**20:.1f} MiB, bound {bound / 2**20:.0f});"
             f" one hand-written update of one batch: {one_batch / 2**20:.1f} MiB"
         )

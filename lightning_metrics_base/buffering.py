@@ -3,7 +3,8 @@
 Per-step updates are many small calls, each paying torchmetrics' per-call overhead (and, on a GPU,
 host-device synchronisations for input checks and ``bincount``). A buffer gathers a collection's
 inputs and feeds the concatenation in one ``update`` per compute group, so that metrics sharing a
-state still update it once.
+state still update it once. Batches are written one after another into a block made for them on
+the first one (`_Block`): the flush feeds views of it, so the buffer's bytes are all it takes.
 
 Only metrics for which this gives the same result are buffered (`buffers_exactly`): every state is
 reduced by sum or concatenation across processes, which is what makes a state additive over samples,
@@ -48,7 +49,7 @@ ErrorFactory = Callable[..., Exception]
 """Builds the error raised for a failing update from ``(preds, target, error, batch, shown=..., culprit=...)``."""
 
 DEFAULT_BUFFER_BYTES = 16 * 2**20
-"""The default bound on buffered inputs and their concatenation at a flush (16 MiB per stage and dataloader)."""
+"""The default bound on buffered inputs (16 MiB per stage and dataloader); a flush allocates no copy of them."""
 
 # Multiclass metrics that read float predictions as probabilities only when every value of the call
 # lies in [0, 1] (and apply a softmax otherwise); other multiclass metrics take an argmax.
@@ -150,8 +151,9 @@ class UpdateBuffer:
 
     Args:
         batches: feed the buffer once it holds this many batches (``1``: no buffering).
-        max_bytes: the bound on what a flush holds at once: the buffered inputs and their concatenation,
-            a copy as large (so the buffer holds at most half of it); a larger batch is fed directly.
+        max_bytes: the bound on the bytes the buffer holds (the batches are written into one block as
+            they come, so a flush feeds views of it and allocates no concatenation); a larger batch
+            is fed directly.
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
@@ -167,20 +169,19 @@ class UpdateBuffer:
     def __init__(self, batches: int, max_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
         self.batches = batches
         self.max_bytes = max_bytes
-        self._inputs: list[_Entry] = []
-        self._bytes = 0
+        self._block: _Block | None = None
         self._seen = 0  # batches added since the last `clear`
         self._plan: tuple[list[list[str]], list[list[str]], list[Normalization]] | None = None
         self._merge: tuple[list[list[str]], list[list[str]]] | None = None
 
     def __len__(self) -> int:
         """The number of batches buffered now."""
-        return len(self._inputs)
+        return 0 if self._block is None else len(self._block.written)
 
     @property
     def nbytes(self) -> int:
-        """The bytes the buffered inputs take now (at most half of ``max_bytes``)."""
-        return self._bytes
+        """The bytes the buffer holds now (at most ``max_bytes``; a flush allocates no copy of them)."""
+        return 0 if self._block is None else self._block.nbytes
 
     def add(self, collection: MetricCollection, preds: Any, target: Any, on_error: ErrorFactory | None = None) -> None:
         """Feed one batch: the metrics that cannot be buffered now, the others when the buffer is full.
@@ -202,16 +203,16 @@ class UpdateBuffer:
             return
         # What each group reads is taken now, once per batch: class indices are ~C times smaller than logits.
         entry = _Entry.of(preds, target, batch, kinds)
-        held = self.max_bytes // 2  # a flush concatenates the buffer into a copy as large
-        if entry.nbytes > held or not self._fits(entry):
+        if entry.rows == 0 or entry.nbytes == 0 or entry.nbytes > self.max_bytes:
             self.flush(collection, on_error)
             self._feed(collection, [entry], on_error)
             return
-        if self._bytes + entry.nbytes > held:
+        if self._block is not None and not self._block.fits(entry):
             self.flush(collection, on_error)
-        self._inputs.append(entry)
-        self._bytes += entry.nbytes
-        if len(self._inputs) >= self.batches:
+        if self._block is None:
+            self._block = _Block(entry, self._capacity(entry))
+        self._block.write(entry)
+        if len(self._block.written) >= self.batches or self._block.full:
             self.flush(collection, on_error)
 
     def add_through(
@@ -242,18 +243,30 @@ class UpdateBuffer:
 
     def flush(self, collection: MetricCollection, on_error: ErrorFactory | None = None) -> None:
         """Feed every buffered batch to ``collection`` now."""
-        if not self._inputs:
+        if self._block is None:
             return
-        inputs, self._inputs, self._bytes = self._inputs, [], 0
-        self._feed(collection, inputs, on_error)
+        # A new block is made for the next batches: a metric that keeps its inputs (a list state) may
+        # keep views of this one.
+        block, self._block = self._block, None
+        self._feed(collection, block.written, on_error, block.filled())
 
     def clear(self) -> None:
         """Drop the buffered batches (an interrupted run never leaks them); the next batch is fed at once."""
-        self._inputs, self._bytes, self._seen = [], 0, 0
+        self._block, self._seen = None, 0
 
-    def _feed(self, collection: MetricCollection, inputs: list[_Entry], on_error: ErrorFactory | None) -> None:
+    def _capacity(self, entry: _Entry) -> int:
+        # rows for `batches` batches like this one, within the bound
+        return min(self.batches * entry.rows, self.max_bytes * entry.rows // entry.nbytes)
+
+    def _feed(
+        self,
+        collection: MetricCollection,
+        entries: list[_Entry],
+        on_error: ErrorFactory | None,
+        together: _Entry | None = None,
+    ) -> None:
         _, buffered, kinds = self._groups(collection)
-        _feed(collection, buffered, kinds, inputs, on_error)
+        _feed(collection, buffered, kinds, together or entries[0], entries, on_error)
 
     def _groups(self, collection: MetricCollection) -> tuple[list[list[str]], list[list[str]], list[Normalization]]:
         if self._plan is not None:
@@ -279,15 +292,6 @@ class UpdateBuffer:
             self._merge = (merged, [group for group in groups if group not in merged])
         return self._merge
 
-    def _fits(self, entry: _Entry) -> bool:
-        # Only tensors of one dtype, device and trailing shape concatenate.
-        if not self._inputs:
-            return True
-        first = self._inputs[0]
-        return _alike(first.target, entry.target) and all(
-            _alike(first.preds[kind], tensor) for kind, tensor in entry.preds.items()
-        )
-
 
 @dataclass
 class _Entry:
@@ -296,16 +300,71 @@ class _Entry:
     preds: dict[Normalization, Tensor]
     target: Tensor
     batch: int
-    shown: Tensor  # the predictions' shape and dtype as given (no data), for error messages
+    given: tuple[tuple[int, ...], torch.dtype]  # the predictions' shape and dtype as given, for error messages
+    rows: int = 0  # the samples; 0 (fed directly) where predictions and target disagree on them
+    nbytes: int = 0
 
     @classmethod
     def of(cls, preds: Tensor, target: Tensor, batch: int, kinds: list[Normalization]) -> _Entry:
         readings = {kind: normalize(preds, kind, target) for kind in dict.fromkeys(kinds)}
-        return cls(readings, target, batch, preds.to("meta"))
+        rows = int(target.shape[0]) if target.ndim else 0
+        if any(tensor.ndim == 0 or tensor.shape[0] != rows for tensor in readings.values()):
+            rows = 0
+        nbytes = sum(_nbytes(tensor) for tensor in readings.values()) + _nbytes(target)
+        return cls(readings, target, batch, (tuple(preds.shape), preds.dtype), rows, nbytes)
 
     @property
-    def nbytes(self) -> int:
-        return sum(_nbytes(tensor) for tensor in self.preds.values()) + _nbytes(self.target)
+    def shown(self) -> Tensor:
+        """The predictions' shape and dtype as given, as a tensor without data."""
+        return torch.empty(self.given[0], dtype=self.given[1], device="meta")
+
+
+class _Block:
+    """Buffered batches written one after another into one tensor per reading and one for the targets.
+
+    Made for ``capacity`` rows on its first batch, so that a flush feeds views of it and allocates no
+    concatenation: what the buffer holds is all it ever takes.
+    """
+
+    def __init__(self, first: _Entry, capacity: int) -> None:
+        self.preds = {kind: _rows_like(tensor, capacity) for kind, tensor in first.preds.items()}
+        self.target = _rows_like(first.target, capacity)
+        self.capacity, self.stop = capacity, 0
+        self.nbytes = sum(_nbytes(tensor) for tensor in self.preds.values()) + _nbytes(self.target)
+        self.written: list[_Entry] = []  # each batch, for a replay one by one (its tensors are views)
+
+    @property
+    def full(self) -> bool:
+        return self.stop >= self.capacity
+
+    def fits(self, entry: _Entry) -> bool:
+        # Only tensors of one dtype, device and trailing shape go together, and only while there is room.
+        return (
+            self.stop + entry.rows <= self.capacity
+            and _alike(self.target, entry.target)
+            and entry.preds.keys() == self.preds.keys()
+            and all(_alike(self.preds[kind], tensor) for kind, tensor in entry.preds.items())
+        )
+
+    def write(self, entry: _Entry) -> None:
+        start, stop = self.stop, self.stop + entry.rows
+        views = {kind: self.preds[kind][start:stop] for kind in entry.preds}
+        for kind, tensor in entry.preds.items():
+            views[kind].copy_(tensor)
+        target = self.target[start:stop]
+        target.copy_(entry.target)
+        self.written.append(_Entry(views, target, entry.batch, entry.given, entry.rows, entry.nbytes))
+        self.stop = stop
+
+    def filled(self) -> _Entry:
+        """Every batch written so far, as one entry of views (numbered as the first batch)."""
+        first, stop = self.written[0], self.stop
+        preds = {kind: tensor[:stop] for kind, tensor in self.preds.items()}
+        return _Entry(preds, self.target[:stop], first.batch, first.given, stop)
+
+
+def _rows_like(tensor: Tensor, rows: int) -> Tensor:
+    return torch.empty((rows, *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
 
 
 def _concatenable(preds: Any, target: Any) -> bool:
@@ -352,21 +411,17 @@ def _feed(
     collection: MetricCollection,
     groups: list[list[str]],
     kinds: list[Normalization],
-    inputs: list[_Entry],
+    together: _Entry,
+    entries: list[_Entry],
     on_error: ErrorFactory | None,
 ) -> None:
-    # One concatenation per reading, one update per group.
-    targets = torch.cat([entry.target for entry in inputs]) if len(inputs) > 1 else inputs[0].target
-    concatenated: dict[Normalization, Tensor] = {}
+    # One update per group of the batches together; on failure, replayed batch by batch, so that the
+    # error names the failing batch.
     try:
         for group, kind in zip(groups, kinds, strict=True):
-            if kind not in concatenated:
-                parts = [entry.preds[kind] for entry in inputs]
-                concatenated[kind] = torch.cat(parts) if len(parts) > 1 else parts[0]
-            _update_groups(collection, [group], concatenated[kind], targets)
+            _update_groups(collection, [group], together.preds[kind], together.target)
     except Exception:
-        # Replayed batch by batch, so that the error names the failing batch.
-        for entry in inputs:
+        for entry in entries:
             for group, kind in zip(groups, kinds, strict=True):
                 _guarded(
                     on_error,

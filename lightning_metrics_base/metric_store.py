@@ -63,8 +63,8 @@ class MetricStore(nn.Module):
         step_values: keep a twin of the train collection that computes each batch's own values.
         buffer_batches: feed eligible metrics the concatenation of up to this many batches in one
             update per compute group (see `UpdateBuffer`); ``1`` updates every batch.
-        buffer_bytes: the bound on buffered inputs and their concatenation at a flush, per stage and
-            dataloader (a multi-output model's outputs share it).
+        buffer_bytes: the bound on buffered inputs per stage and dataloader (a multi-output model's
+            outputs share it); a flush allocates no copy of them.
 
     Examples:
         >>> import torch

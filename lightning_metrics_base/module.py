@@ -114,8 +114,8 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
     ]
 
     buffer_bytes: int = 16 * 2**20
-    """The bound on what buffered metric inputs hold at a flush (16 MiB per stage and dataloader: the buffer
-    and its concatenation); a subclass may change it."""
+    """The bound on buffered metric inputs per stage and dataloader (16 MiB; a flush allocates no copy of
+    them); a subclass may change it."""
 
     large_state_bytes: int = 256 * 2**20
     """Above this size per process (256 MiB), a metric state that grows with every sample gets a notice."""

@@ -126,8 +126,7 @@ class TestUpdateCalls:
 
     def test_the_memory_bound_flushes_earlier(self) -> None:
         class SmallBuffers(CountsUpdates):
-            # two batches of class indices (taken from the logits) and labels, and their concatenation
-            buffer_bytes = 2 * 2 * (8 * 8 + 8 * 8)
+            buffer_bytes = 2 * (8 * 8 + 8 * 8)  # two batches of class indices (taken from the logits) and labels
 
         model = SmallBuffers()
         make_trainer().validate(model, loader(classification_data(80, seed=506), batch_size=8), verbose=False)
@@ -296,9 +295,10 @@ class TestClassIndices:
         buffer = UpdateBuffer(batches=16)
         for seed in range(3):
             buffer.add(collection, *self.segmentation(seed))
-        (entry,) = buffer._inputs[1:]  # the first batch is fed directly
-        assert set(entry.preds) == {"labels"}  # the AUROC takes its logits directly
-        assert entry.preds["labels"].shape == (4, 6, 6) and entry.preds["labels"].dtype == torch.int64
+        assert len(buffer) == 2  # the first batch is fed directly
+        # room for 16 batches of 4 x 6 x 6 class indices and labels (int64), and nothing else: the AUROC
+        # takes its logits directly (4 x 5 x 6 x 6 floats a batch)
+        assert buffer.nbytes == 16 * 4 * (6 * 6 * 8 + 6 * 6 * 8)
         assert normalization(collection["iou"]) == "labels"
         assert normalization(MulticlassAccuracy(NUM_CLASSES, top_k=2)) is None  # top-k needs the logits
 
