@@ -152,8 +152,8 @@ class UpdateBuffer:
     Args:
         batches: feed the buffer once it holds this many batches (``1``: no buffering).
         max_bytes: the bound on the bytes the buffer holds (the batches are written into one block as
-            they come, so a flush feeds views of it and allocates no concatenation); a larger batch
-            is fed directly.
+            they come, so a flush feeds views of it and allocates no concatenation); a batch larger
+            than half of it is fed directly (two would not fit: nothing to gain).
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
@@ -203,7 +203,7 @@ class UpdateBuffer:
             return
         # What each group reads is taken now, once per batch: class indices are ~C times smaller than logits.
         entry = _Entry.of(preds, target, batch, kinds)
-        if entry.rows == 0 or entry.nbytes == 0 or entry.nbytes > self.max_bytes:
+        if entry.rows == 0 or entry.nbytes == 0 or 2 * entry.nbytes > self.max_bytes:  # two would not fit
             self.flush(collection, on_error)
             self._feed(collection, [entry], on_error)
             return

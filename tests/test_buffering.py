@@ -14,6 +14,7 @@ from helpers import (
     RecordingLogger,
     classification_data,
     classification_metrics,
+    default_metrics,
     full_data_accuracy,
     loader,
     make_trainer,
@@ -134,6 +135,20 @@ class TestUpdateCalls:
         assert float(model.epoch_metrics["val/acc"]) == pytest.approx(
             full_data_accuracy(model, classification_data(80, seed=506)), abs=1e-6
         )
+
+    def test_batches_of_more_than_half_the_bound_are_fed_directly(self) -> None:
+        class Tight(CountsUpdates):
+            buffer_bytes = 2 * (8 * 8 + 8 * 8) - 1  # two batches of indices and labels do not fit
+
+        model = Tight()
+        data = classification_data(80, seed=507)
+        make_trainer().validate(model, loader(data, batch_size=8), verbose=False)
+        assert model.counts["acc"] == 10  # every batch, as without buffering
+        assert float(model.epoch_metrics["val/acc"]) == pytest.approx(full_data_accuracy(model, data), abs=1e-6)
+        buffer, collection = UpdateBuffer(batches=16, max_bytes=Tight.buffer_bytes), MetricCollection(default_metrics())
+        for _ in range(2):
+            buffer.add(collection, torch.randn(8, NUM_CLASSES), torch.randint(0, NUM_CLASSES, (8,)))
+        assert len(buffer) == 0 and buffer.nbytes == 0  # fed at once, never copied into the buffer
 
     def test_bad_buffer_batches(self) -> None:
         with pytest.raises(ValueError, match=r"`buffer_batches` to be an integer of at least 1"):
