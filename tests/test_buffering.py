@@ -318,6 +318,19 @@ class TestClassIndices:
         assert normalization(MulticlassAccuracy(NUM_CLASSES, top_k=2)) is None  # top-k needs the logits
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64])
+def test_class_indices_are_argmax_ties_and_nan_included(dtype: torch.dtype) -> None:
+    from lightning_metrics_base.buffering import class_indices
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randint(0, 3, (64, 7, 5, 5), generator=generator).to(dtype)  # many ties
+    if dtype.is_floating_point:
+        logits[0, 3, 0, 0], logits[1, :, 1, 1], logits[2, 2, 2, 2] = float("nan"), float("nan"), float("inf")
+        logits[3, :, 3, 3] = -float("inf")
+    assert torch.equal(class_indices(logits), logits.argmax(dim=1))
+    assert torch.equal(class_indices(logits[:, :, 0, 0]), logits[:, :, 0, 0].argmax(dim=1))
+
+
 class SmallLimit(Classifier):
     large_state_bytes = 1000  # a tiny limit, so a small validation set passes it
 
