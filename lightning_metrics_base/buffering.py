@@ -210,9 +210,9 @@ class UpdateBuffer:
             return
         if direct:
             _guarded(on_error, preds, target, batch, _update_groups, collection, direct)
-        if not _concatenable(preds, target):
+        if not _concatenable(preds, target):  # fed as they come, after the batches before them
             self.flush(collection, on_error)
-            self._feed(collection, [_Entry.of(preds, target, batch, kinds)], on_error)
+            _guarded(on_error, preds, target, batch, _update_groups, collection, buffered)
             return
         # What each group reads is taken now, once per batch: class indices are ~C times smaller than logits.
         entry = _Entry.of(preds, target, batch, kinds)

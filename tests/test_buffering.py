@@ -303,6 +303,29 @@ class TestClassIndices:
         reference = multiclass_confusion_matrix(logits, target, num_classes=NUM_CLASSES, ignore_index=255)
         assert torch.equal(got["confmat"], reference)
 
+    def test_batches_that_do_not_go_together_keep_exact_values(self) -> None:
+        from lightning_metrics_base.compute_groups import group_by_settings
+
+        buffered, plain = group_by_settings(self.metrics()), group_by_settings(self.metrics())
+        buffer = UpdateBuffer(batches=4)
+        for seed in range(7):
+            logits, target = self.segmentation(seed)
+            if seed % 3 == 1:  # another image width: a new block
+                logits, target = logits[..., :4], target[..., :4]
+            buffer.add(buffered, logits, target)
+            plain.update(logits, target)
+        buffer.flush(buffered)
+        got, expected = buffered.compute(), plain.compute()
+        assert all(torch.equal(got[name], expected[name]) for name in ("iou", "confmat", "acc"))
+
+        scalars, reference = MetricCollection({"mse": MeanSquaredError()}), MeanSquaredError()
+        buffer = UpdateBuffer(batches=4)
+        for value in range(5):  # 0-d tensors do not concatenate: fed as they come
+            buffer.add(scalars, torch.tensor(float(value)), torch.tensor(2.0))
+            reference.update(torch.tensor(float(value)), torch.tensor(2.0))
+        buffer.flush(scalars)
+        assert torch.equal(scalars.compute()["mse"], reference.compute())
+
     def test_the_buffer_holds_indices_not_logits(self) -> None:
         from lightning_metrics_base.compute_groups import group_by_settings
 
