@@ -210,54 +210,47 @@ def regression(quick: bool) -> tuple[DataLoader[Any], Callable[[type], Lightning
     return data, make
 
 
-def many(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
-    batches = 3 if quick else 16
+def classification(
+    batch_size: int, batches: int, features: int, classes: int, metrics: Callable[[], dict[str, Metric]]
+) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
+    """Random features and labels, a linear classifier and cross-entropy: the metric work is what differs."""
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(256 * batches, 64, generator=generator)
-    y = torch.randint(0, 100, (256 * batches,), generator=generator)
-    data = DataLoader(TensorDataset(x, y), batch_size=256)
+    x = torch.randn(batch_size * batches, features, generator=generator)
+    y = torch.randint(0, classes, (batch_size * batches,), generator=generator)
+    data = DataLoader(TensorDataset(x, y), batch_size=batch_size)
 
     def make(cls: type) -> LightningModule:
         torch.manual_seed(0)
-        return cls(torch.nn.Linear(64, 100), many_metrics(), F.cross_entropy)  # type: ignore[no-any-return]
+        return cls(torch.nn.Linear(features, classes), metrics(), F.cross_entropy)  # type: ignore[no-any-return]
 
     return data, make
+
+
+def many(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
+    return classification(256, 3 if quick else 16, 64, 100, many_metrics)
 
 
 def tiny(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
-    steps = 50 if quick else 2000
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(4 * steps, 8, generator=generator)
-    y = torch.randint(0, 5, (4 * steps,), generator=generator)
-    data = DataLoader(TensorDataset(x, y), batch_size=4)
-    metrics = {"acc": MulticlassAccuracy(5, average="micro"), "f1": MulticlassF1Score(5), "recall": MulticlassRecall(5)}
+    def metrics() -> dict[str, Metric]:
+        return {
+            "acc": MulticlassAccuracy(5, average="micro"),
+            "f1": MulticlassF1Score(5),
+            "recall": MulticlassRecall(5),
+        }
 
-    def make(cls: type) -> LightningModule:
-        torch.manual_seed(0)
-        cloned = {name: metric.clone() for name, metric in metrics.items()}
-        return cls(torch.nn.Linear(8, 5), cloned, F.cross_entropy)  # type: ignore[no-any-return]
-
-    return data, make
+    return classification(4, 50 if quick else 2000, 8, 5, metrics)
 
 
 def per_step(quick: bool) -> tuple[DataLoader[Any], Callable[[type], LightningModule]]:
-    steps = 16 if quick else 256
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(32 * steps, 32, generator=generator)
-    y = torch.randint(0, 10, (32 * steps,), generator=generator)
-    data = DataLoader(TensorDataset(x, y), batch_size=32)
-
-    def make(cls: type) -> LightningModule:
-        torch.manual_seed(0)
-        metrics = {
+    def metrics() -> dict[str, Metric]:
+        return {
             "acc": MulticlassAccuracy(10),
             "precision": MulticlassPrecision(10),
             "recall": MulticlassRecall(10),
             "f1": MulticlassF1Score(10),
         }
-        return cls(torch.nn.Linear(32, 10), metrics, F.cross_entropy)  # type: ignore[no-any-return]
 
-    return data, make
+    return classification(32, 16 if quick else 256, 32, 10, metrics)
 
 
 WORKLOADS = {"segmentation": segmentation, "regression": regression, "many": many, "tiny": tiny, "per_step": per_step}
