@@ -348,10 +348,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     L.seed_everything(args.seed)
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    data = DigitsDataModule(seed=args.seed)
-    model, logger, all_agree = _classifier_story(data, args.epochs, args.limit_train_batches, out)
-    all_agree &= _two_heads_story(data, max(1, args.epochs // 3), args.limit_train_batches)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(2, threads)))  # the caller's setting comes back afterwards
+    try:
+        data = DigitsDataModule(seed=args.seed)
+        model, logger, all_agree = _classifier_story(data, args.epochs, args.limit_train_batches, out)
+        all_agree &= _two_heads_story(data, max(1, args.epochs // 3), args.limit_train_batches)
+    finally:
+        torch.set_num_threads(threads)
     paths = [Path(logger.log_dir) / "metrics.csv", plot_curves(Path(logger.log_dir) / "metrics.csv", out)]
     paths.append(plot_confusion_matrix(model, out))
     print("\nWrote:\n" + "\n".join(f"  {path}" for path in paths))

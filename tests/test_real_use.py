@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 from torchmetrics.wrappers import ClasswiseWrapper
@@ -20,7 +21,13 @@ EXAMPLES = ROOT / "docs" / "examples"
 
 
 def test_demo_prints_agreeing_table_and_writes_pictures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert demo_main(["--epochs", "2", "--out", str(tmp_path), "--seed", "1"]) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)  # not what the demo runs with
+    try:
+        assert demo_main(["--epochs", "2", "--out", str(tmp_path), "--seed", "1"]) == 0
+        assert torch.get_num_threads() == 3  # the caller's setting comes back
+    finally:
+        torch.set_num_threads(threads)
     printed = capsys.readouterr().out
     assert "Every test value equals the metric over the whole test set." in printed
     table = printed[printed.index("metric  ") :].splitlines()
