@@ -186,6 +186,7 @@ class UpdateBuffer:
         self._seen = 0  # batches added since the last `clear`
         self._plan: tuple[list[list[str]], list[list[str]], list[Normalization]] | None = None
         self._merge: tuple[list[list[str]], list[list[str]]] | None = None
+        self._twin_groups: list[list[str]] | None = None
 
     def __len__(self) -> int:
         """The number of batches buffered now."""
@@ -246,7 +247,9 @@ class UpdateBuffer:
             Exception: what ``on_error`` makes of a failing update (the error itself without it).
         """
         batch, self._seen = self._seen, self._seen + 1
-        _reset_groups(twin)
+        if self._twin_groups is None:
+            self._twin_groups = compute_groups(twin)
+        _reset_groups(twin, self._twin_groups)
         _guarded(on_error, preds, target, batch, twin.update)
         self.flush(collection, on_error)
         merged, updated = self._merge_plan(collection)
@@ -458,10 +461,10 @@ def _update_groups(collection: MetricCollection, groups: list[list[str]], preds:
     relink_group_states(collection)
 
 
-def _reset_groups(collection: MetricCollection) -> None:
+def _reset_groups(collection: MetricCollection, groups: list[list[str]]) -> None:
     # What `collection.reset()` does, resetting each compute group's first member only (the others
     # share its state): a quarter of the cost for four metrics in one group.
-    for group in compute_groups(collection):
+    for group in groups:
         getattr(collection, group[0]).reset()
     invalidate_cached_results(collection.values(copy_state=False))
     relink_group_states(collection)
