@@ -2,9 +2,10 @@
 
 Each workload trains a cheap model whose metric work is what a real project's would be, in one
 process, one thread; runs alternate (shuffled each round) after a warm-up, and each ratio is taken
-within a round. Every variant logs the same values (checked on the warm-up round). CPU time.
+within a round. Every variant logs the same values (checked on the warm-up round). CPU time of
+`trainer.fit`, garbage collection paused.
 
-    python benchmarks/bench_workloads.py              # every workload, 5 rounds
+    python benchmarks/bench_workloads.py              # every workload, 9 rounds (--rounds N)
     python benchmarks/bench_workloads.py --quick      # a smoke run at a tiny size
     python benchmarks/bench_workloads.py segmentation # one workload
 
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
+import logging
 import random
 import statistics
 import time
@@ -271,11 +274,16 @@ def fit(model: LightningModule, data: DataLoader[Any], **options: Any) -> tuple[
         num_sanity_val_steps=0,
         accelerator="cpu",
     )
-    start = time.process_time()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(model, data, data)
-    seconds = time.process_time() - start
+    gc.collect()
+    gc.disable()  # a collection falls in one run or another at random: the runs are short
+    try:
+        start = time.process_time()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.fit(model, data, data)
+        seconds = time.process_time() - start
+    finally:
+        gc.enable()
     # the epoch values, and the last step's (the loss's, and the metrics' where logged per step)
     return seconds, {name.removesuffix("_epoch"): float(value) for name, value in trainer.callback_metrics.items()}
 
@@ -366,12 +374,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("workloads", nargs="*", default=[*WORKLOADS, "memory"])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no Trainer banner per run
     if "memory" in args.workloads:
         memory(args.quick)
     for name in (name for name in args.workloads if name != "memory"):
-        run(name, 1 if args.quick else 5, args.quick)
+        run(name, 1 if args.quick else args.rounds, args.quick)
 
 
 if __name__ == "__main__":
