@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 
@@ -49,17 +50,73 @@ def compute_groups(collection: MetricCollection) -> list[list[str]]:
 def relink_group_states(collection: MetricCollection) -> None:
     """Point every member of each compute group at its first member's state again (after that one's update).
 
-    Relies on ``MetricCollection._groups_checked``, ``_state_is_copy`` and ``_compute_groups_create_state_ref()``.
+    What ``MetricCollection._compute_groups_create_state_ref()`` does, setting only what differs: where a
+    state was changed in place (a sum added to, a list appended to, a reset in place) the members already
+    hold the first member's objects, and each ``setattr`` on a module costs.
+    Relies on ``MetricCollection._groups_checked``, ``_groups``, ``_state_is_copy``, ``Metric._defaults``
+    and ``_update_count``.
     """
-    if collection._groups_checked:
-        collection._state_is_copy = False
-        collection._compute_groups_create_state_ref()
+    if not collection._groups_checked:
+        return
+    modules = collection._modules
+    for group in collection._groups.values():
+        first = modules[group[0]]
+        states = [(name, getattr(first, name)) for name in first._defaults]
+        for member in (modules[name] for name in group[1:]):
+            for name, value in states:
+                if getattr(member, name) is not value:
+                    setattr(member, name, value)
+            if member._update_count != first._update_count:
+                member._update_count = first._update_count
+    collection._state_is_copy = False
+
+
+def members(collection: MetricCollection) -> list[tuple[str, Metric]]:
+    """``collection.items(keep_base=True)`` without its side effect (``MetricCollection._modules``).
+
+    ``items()`` and ``values()`` relink (or copy) every compute group's states on each call; the update
+    path reads the members many times a step and relinks only after it changed a state.
+    """
+    return [(str(name), metric) for name, metric in collection._modules.items()]
+
+
+def reset_in_place(metric: Metric) -> None:
+    """``metric.reset()``, writing each tensor state's default into the tensor it holds where they are alike.
+
+    Compute group members hold the same state objects as their group's first member; after this they
+    still do, so nothing needs relinking. Sets what ``Metric.reset`` sets (``_update_count``,
+    ``_forward_cache``, ``_computed``, ``_cache``, ``_is_synced``; torchmetrics 0.x and 1.x); a state
+    whose default differs in shape, dtype or device gets a new tensor, as ``reset`` gives it; lists are
+    cleared, as ``reset`` clears them. Results ``compute`` returned earlier are unchanged: ``compute``
+    returns copies (torchmetrics 1.x clones every tensor it returns). A metric with a ``reset`` of its
+    own (a wrapper resets its child) is reset by it.
+    """
+    if type(metric).reset is not Metric.reset:
+        metric.reset()
+        return
+    # a module's `setattr` is not free: only what differs is set
+    if metric._update_count != 0:
+        metric._update_count = 0
+    for name in ("_forward_cache", "_computed", "_cache"):
+        if getattr(metric, name) is not None:
+            setattr(metric, name, None)
+    for name, default in metric._defaults.items():
+        current = getattr(metric, name)
+        if not isinstance(default, Tensor):
+            current.clear()
+        elif current.shape == default.shape and current.dtype == default.dtype and not current.requires_grad:
+            current.copy_(default)
+        else:
+            setattr(metric, name, default.detach().clone().to(current.device))
+    if metric._is_synced:
+        metric._is_synced = False
 
 
 def invalidate_cached_results(metrics: Any) -> None:
     """Forget the cached ``compute()`` result of each metric (``Metric._computed``), as ``update`` does."""
     for metric in metrics:
-        metric._computed = None
+        if metric._computed is not None:  # a module's `setattr` is not free: only where there is one
+            metric._computed = None
 
 
 def state_reductions(metric: Metric) -> list[Callable[..., Any] | str | None]:
@@ -131,3 +188,40 @@ def takes_class_indices(metric: Metric) -> bool:
     if update is MulticlassStatScores.update:
         return getattr(metric, "top_k", 1) == 1
     return update is MulticlassConfusionMatrix.update
+
+
+def counts_multiclass_curve(metric: Metric) -> bool:
+    """Whether ``metric`` is a multiclass binned curve whose ``update`` is torchmetrics' own.
+
+    ``MulticlassPrecisionRecallCurve.update`` (inherited by ``MulticlassAUROC``, ``MulticlassAveragePrecision``,
+    ``MulticlassROC``, ...) with a tensor of thresholds and per-class curves: validate, format, add a
+    ``(T, C, 2, 2)`` count to ``confmat`` (torchmetrics 1.x). Not with ``average="micro"``, a binary curve
+    over every (sample, class) pair.
+    """
+    from torchmetrics.classification import MulticlassPrecisionRecallCurve
+
+    return (
+        type(metric).update is MulticlassPrecisionRecallCurve.update
+        and isinstance(getattr(metric, "thresholds", None), Tensor)
+        and getattr(metric, "average", None) != "micro"
+    )
+
+
+def multiclass_curve_inputs(metric: Any, preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """What a multiclass binned curve's ``update`` counts: its inputs validated and formatted as torchmetrics does.
+
+    Relies on ``_multiclass_precision_recall_curve_tensor_validation`` and
+    ``_multiclass_precision_recall_curve_format`` (torchmetrics 1.x): scores ``(N, C)`` (softmax of
+    logits, ignored targets dropped) and labels ``(N,)``.
+    """
+    from torchmetrics.functional.classification.precision_recall_curve import (
+        _multiclass_precision_recall_curve_format,
+        _multiclass_precision_recall_curve_tensor_validation,
+    )
+
+    if metric.validate_args:
+        _multiclass_precision_recall_curve_tensor_validation(preds, target, metric.num_classes, metric.ignore_index)
+    scores, labels, _ = _multiclass_precision_recall_curve_format(
+        preds, target, metric.num_classes, metric.thresholds, metric.ignore_index, metric.average
+    )
+    return scores, labels

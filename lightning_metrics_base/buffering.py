@@ -8,7 +8,8 @@ the first one (`_Block`): the flush feeds views of it, so the buffer's bytes are
 
 Only metrics for which this gives the same result are buffered (`buffers_exactly`): every state is
 reduced by sum or concatenation across processes, which is what makes a state additive over samples,
-and the metric holds no child metrics. Where torchmetrics decides per call how to read float
+and the metric holds no child metrics (`adds_up`); or the update folds in a batch of any size exactly
+(`streams_moments`: Pearson's running moments). Where torchmetrics decides per call how to read float
 predictions (binary and multilabel metrics apply a sigmoid when a value lies outside [0, 1];
 multiclass curves, calibration and hinge a softmax), the same decision is made here per batch, on
 the device and without a host-device synchronisation, before concatenating.
@@ -35,11 +36,14 @@ from lightning_metrics_base._torchmetrics_internals import (
     compute_groups,
     count_update,
     invalidate_cached_results,
+    members,
     reductions_by_state,
     relink_group_states,
+    reset_in_place,
     state_reductions,
     takes_class_indices,
 )
+from lightning_metrics_base.curve_counts import counts_in_one_pass, update_curve
 from lightning_metrics_base.sync import has_children
 
 Normalization = Literal["sigmoid", "softmax", "labels"] | None
@@ -72,19 +76,57 @@ _SOFTMAX_FAMILY = (
 def buffers_exactly(metric: Metric) -> bool:
     """Tell whether updating ``metric`` with a concatenation of batches gives what batch-by-batch updates give.
 
+    True where every state adds up over samples (`adds_up`), and for metrics whose ``update`` folds a
+    batch of any size into running moments (`streams_moments`: Pearson's and the concordance
+    correlation). Integer states come out identical; float states equal up to rounding, as a sum
+    over 16 batches at once differs from 16 sums in its last bits.
+
     Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy
         >>> from torchmetrics.regression import PearsonCorrCoef
         >>> from torchmetrics.wrappers import MinMaxMetric
         >>> buffers_exactly(MulticlassAccuracy(3)), buffers_exactly(PearsonCorrCoef())
-        (True, False)
+        (True, True)
         >>> buffers_exactly(MinMaxMetric(MulticlassAccuracy(3)))
         False
+    """
+    return adds_up(metric) or streams_moments(metric)
+
+
+def adds_up(metric: Metric) -> bool:
+    """Tell whether every state of ``metric`` adds up over samples: reduced by sum or concatenation across processes.
+
+    Such states of two updates merge by adding (sums) or extending (lists), as torchmetrics merges them
+    across processes; a metric holding child metrics does not qualify.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> from torchmetrics.regression import PearsonCorrCoef
+        >>> adds_up(MulticlassAccuracy(3)), adds_up(PearsonCorrCoef())
+        (True, False)
     """
     reductions = state_reductions(metric)
     if not reductions or has_children(metric):
         return False
     return all(reduce in (dim_zero_sum, dim_zero_cat) for reduce in reductions)
+
+
+def streams_moments(metric: Metric) -> bool:
+    """Tell whether ``metric``'s ``update`` is torchmetrics' Pearson update, which takes a batch of any size exactly.
+
+    ``PearsonCorrCoef`` (and ``ConcordanceCorrCoef``, which inherits its ``update``) keep running means,
+    variances and a co-moment, and fold in each batch with the pairwise update formula of Chan et al.:
+    updating with two batches one after the other and with their concatenation give the same moments
+    (up to rounding). Their states are not sums, so they are never merged by adding.
+
+    Examples:
+        >>> from torchmetrics.regression import ConcordanceCorrCoef, PearsonCorrCoef, R2Score
+        >>> streams_moments(PearsonCorrCoef()), streams_moments(ConcordanceCorrCoef()), streams_moments(R2Score())
+        (True, True, False)
+    """
+    from torchmetrics.regression import PearsonCorrCoef
+
+    return type(metric).update is PearsonCorrCoef.update
 
 
 def gains_from_buffering(metric: Metric) -> bool:
@@ -206,8 +248,8 @@ class UpdateBuffer:
         batch, self._seen = self._seen, self._seen + 1
         direct, buffered, kinds = self._groups(collection)
         if self.batches <= 1 or not buffered or batch == 0:
-            # torchmetrics' own path; the first batch too, so that bad data fails at once
-            _guarded(on_error, preds, target, batch, collection.update)
+            # every group as it comes; the first batch too, so that bad data fails at once
+            _guarded(on_error, preds, target, batch, _update_groups, collection, [*direct, *buffered])
             return
         if direct:
             _guarded(on_error, preds, target, batch, _update_groups, collection, direct)
@@ -249,8 +291,10 @@ class UpdateBuffer:
         batch, self._seen = self._seen, self._seen + 1
         if self._twin_groups is None:
             self._twin_groups = compute_groups(twin)
-        _reset_groups(twin, self._twin_groups)
-        _guarded(on_error, preds, target, batch, twin.update)
+        for group in self._twin_groups:
+            # in place: the group's other members still share the state; their counts follow the update
+            reset_in_place(getattr(twin, group[0]))
+        _guarded(on_error, preds, target, batch, _update_groups, twin, self._twin_groups)
         self.flush(collection, on_error)
         merged, updated = self._merge_plan(collection)
         if updated:
@@ -287,12 +331,12 @@ class UpdateBuffer:
     def _groups(self, collection: MetricCollection) -> tuple[list[list[str]], list[list[str]], list[Normalization]]:
         if self._plan is not None:
             return self._plan
-        metrics = dict(collection.items(keep_base=True, copy_state=False))
+        metrics = dict(members(collection))
         direct, buffered, kinds = [], [], []
         for group in compute_groups(collection):
-            members = [metrics[name] for name in group]
-            kind = normalization(members[0])
-            if _buffers_as_a_group(members, kind):
+            group_metrics = [metrics[name] for name in group]
+            kind = normalization(group_metrics[0])
+            if _buffers_as_a_group(group_metrics, kind):
                 buffered.append(group)
                 kinds.append(kind)
             else:
@@ -302,9 +346,9 @@ class UpdateBuffer:
 
     def _merge_plan(self, collection: MetricCollection) -> tuple[list[list[str]], list[list[str]]]:
         if self._merge is None:
-            metrics = dict(collection.items(keep_base=True, copy_state=False))
+            metrics = dict(members(collection))
             groups = compute_groups(collection)
-            merged = [group for group in groups if all(buffers_exactly(metrics[name]) for name in group)]
+            merged = [group for group in groups if all(adds_up(metrics[name]) for name in group)]
             self._merge = (merged, [group for group in groups if group not in merged])
         return self._merge
 
@@ -454,38 +498,42 @@ def _feed(
 
 def _update_groups(collection: MetricCollection, groups: list[list[str]], preds: Any, target: Any) -> None:
     # What `MetricCollection.update` does, for some groups only: invalidate every cached result,
-    # update each group's first member, then point the other members at its state again.
-    invalidate_cached_results(collection.values(copy_state=False))
+    # update each group's first member, then point the other members at its state again. A multiclass
+    # binned curve's counts are taken in one pass (`curve_counts`): the same integers.
+    invalidate_cached_results(metric for _, metric in members(collection))
     for group in groups:
-        getattr(collection, group[0]).update(preds, target)
-    relink_group_states(collection)
-
-
-def _reset_groups(collection: MetricCollection, groups: list[list[str]]) -> None:
-    # What `collection.reset()` does, resetting each compute group's first member only (the others
-    # share its state): a quarter of the cost for four metrics in one group.
-    for group in groups:
-        getattr(collection, group[0]).reset()
-    invalidate_cached_results(collection.values(copy_state=False))
+        first = getattr(collection, group[0])
+        if counts_in_one_pass(first):
+            update_curve(first, preds, target)
+        else:
+            first.update(preds, target)
     relink_group_states(collection)
 
 
 def _merge_groups(collection: MetricCollection, twin: MetricCollection, groups: list[list[str]]) -> None:
     # What an update of `collection` with the batch the twin holds would do: sum states add up, lists of
-    # samples are extended (in that order), each group's first member counts one update.
-    invalidate_cached_results(collection.values(copy_state=False))
+    # samples are extended (in that order), each group's first member counts one update. In place where
+    # the result is the same, so that the group's other members keep sharing the state (no relink).
+    invalidate_cached_results(metric for _, metric in members(collection))
     for group in groups:
         mine, theirs = getattr(collection, group[0]), getattr(twin, group[0])
         for name, reduce in reductions_by_state(mine).items():
             value, incoming = getattr(mine, name), getattr(theirs, name)
             if isinstance(value, list):
-                setattr(mine, name, [*value, *incoming])
+                value.extend(incoming)
             elif reduce is dim_zero_cat:
                 setattr(mine, name, torch.cat([value, incoming]))
+            elif _alike_whole(value, incoming):
+                value += incoming
             else:
                 setattr(mine, name, value + incoming)
         count_update(mine)
     relink_group_states(collection)
+
+
+def _alike_whole(value: Tensor, other: Tensor) -> bool:
+    # `value += other` gives what `value + other` gives, in `value`'s own storage
+    return value.shape == other.shape and value.dtype == other.dtype and not value.requires_grad
 
 
 def failing_metric(collection: MetricCollection, preds: Any, target: Any, first_of_group: str | None = None) -> str:

@@ -18,7 +18,13 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
-from lightning_metrics_base._torchmetrics_internals import dtype_of, set_dtype, set_sync_requested, state_defaults
+from lightning_metrics_base._torchmetrics_internals import (
+    dtype_of,
+    members,
+    set_dtype,
+    set_sync_requested,
+    state_defaults,
+)
 from lightning_metrics_base.batch import map_tensors
 from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, failing_metric
 from lightning_metrics_base.errors import MetricUpdateError, compute_error, update_error
@@ -97,6 +103,7 @@ class MetricStore(nn.Module):
         self.stages = nn.ModuleDict({_stage_key(stage): nn.ModuleList([unit]) for stage, unit in units.items()})
         train = units.get("train")
         self.step_twin = _without_sync(train.fresh()) if step_values and train is not None else None
+        self._twin_name_cache: dict[str | None, list[str]] = {}
         self._loss_sums: dict[tuple[str, int], dict[str, Tensor]] = {}
         self._counts: dict[tuple[str, int], int] = {}
         self._pending: set[tuple[str, int]] = set()
@@ -186,9 +193,16 @@ class MetricStore(nn.Module):
         values: dict[str, tuple[Any, Metric]] = {}
         for output, twin in twins.items():
             # this process's batch alone: no sync, so each metric computes the plain way
-            computed = {name: (metric.compute(), metric) for name, metric in twin.items(copy_state=False)}
+            named = zip(self._twin_names(output, twin), (metric for _, metric in members(twin)), strict=True)
+            computed = {name: (metric.compute(), metric) for name, metric in named}
             values.update({address(output, name): item for name, item in computed.items()})
         return values
+
+    def _twin_names(self, output: str | None, twin: MetricCollection) -> list[str]:
+        # the names the collection gives its metrics (prefix and postfix included), read once
+        if output not in self._twin_name_cache:
+            self._twin_name_cache[output] = [str(name) for name in twin.keys(keep_base=False)]
+        return self._twin_name_cache[output]
 
     def flush(self, stage: str, dataloader_idx: int | None = None) -> None:
         """Feed the buffered batches of ``stage`` (one dataloader, or all) to their metrics now."""
@@ -212,8 +226,10 @@ class MetricStore(nn.Module):
         key = (stage, dataloader_idx)
         sums = self._loss_sums.setdefault(key, {})
         for name, value in losses.items():
-            weighted = value.detach().to(torch.float64) * count
-            sums[name] = sums[name] + weighted if name in sums else weighted
+            if name in sums:
+                sums[name].add_(value.detach(), alpha=count)  # in float64, the sum's dtype
+            else:
+                sums[name] = value.detach().to(torch.float64) * count
         self._counts[key] = self._counts.get(key, 0) + count
         self._pending.add(key)
 
@@ -361,8 +377,10 @@ def _all_metrics(collection: nn.Module) -> Iterator[Metric]:
 
 
 def _without_sync(unit: Any) -> Any:
+    # the step twin: one process's batch, computed once per step (nothing to sync, nothing to cache)
     for metric in _all_metrics(unit):
         metric.sync_on_compute = False
+        metric.compute_with_cache = False
         set_sync_requested(metric, False)
     return unit
 

@@ -31,17 +31,19 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 from torchmetrics.functional.classification import (
+    multiclass_accuracy,
     multiclass_auroc,
     multiclass_average_precision,
     multiclass_confusion_matrix,
+    multiclass_f1_score,
     multiclass_stat_scores,
 )
-from torchmetrics.functional.regression import mean_absolute_error, mean_squared_error, r2_score
+from torchmetrics.functional.regression import mean_absolute_error, mean_squared_error, pearson_corrcoef, r2_score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, PearsonCorrCoef, R2Score
 from torchmetrics.wrappers import MinMaxMetric
 
 from lightning_metrics_base import MetricUpdateError
-from lightning_metrics_base.buffering import UpdateBuffer, buffers_exactly, normalization
+from lightning_metrics_base.buffering import UpdateBuffer, adds_up, buffers_exactly, normalization
 
 
 def values(model: Classifier, dataloaders: Any, **trainer: Any) -> dict[str, Tensor]:
@@ -84,6 +86,25 @@ class TestSameValues:
         assert logged["val/mse"] == pytest.approx(float(mean_squared_error(preds, target)), rel=1e-5)
         assert logged["val/mae"] == pytest.approx(float(mean_absolute_error(preds, target)), rel=1e-5)
         assert logged["val/r2"] == pytest.approx(float(r2_score(preds, target)), rel=1e-5)
+        assert logged["val/pearson"] == pytest.approx(float(pearson_corrcoef(preds, target)), rel=1e-5)
+        assert model.val_metrics["pearson"].update_count < len(loader(data, batch_size=8))  # type: ignore[index]
+
+    def test_pearson_buffered_equals_batch_by_batch(self) -> None:
+        generator = torch.Generator().manual_seed(531)
+        batches = [
+            (torch.randn(n, generator=generator), torch.randn(n, generator=generator)) for n in [7, 16, 1, 9] * 5
+        ]
+        batches = [(preds, preds * 0.7 + 0.3 * target + 5.0) for preds, target in batches]  # correlated, far from 0
+        plain, buffered = MetricCollection({"r": PearsonCorrCoef()}), MetricCollection({"r": PearsonCorrCoef()})
+        buffer = UpdateBuffer(batches=6)
+        for preds, target in batches:
+            plain.update(preds, target)
+            buffer.add(buffered, preds, target)
+        buffer.flush(buffered)
+        assert buffered["r"].update_count < plain["r"].update_count
+        whole = pearson_corrcoef(torch.cat([p for p, _ in batches]), torch.cat([t for _, t in batches]))
+        for collection in (plain, buffered):
+            assert float(collection.compute()["r"]) == pytest.approx(float(whole), rel=1e-6)
 
 
 class CountsUpdates(Classifier):
@@ -196,7 +217,8 @@ def test_the_normalization_decision_is_made_per_batch() -> None:
 class TestEligibility:
     def test_rules(self) -> None:
         assert buffers_exactly(MeanSquaredError()) and buffers_exactly(MulticlassAUROC(3))
-        assert not buffers_exactly(PearsonCorrCoef()) and not buffers_exactly(MinMaxMetric(MeanAbsoluteError()))
+        assert buffers_exactly(PearsonCorrCoef()) and not adds_up(PearsonCorrCoef())  # buffered, never merged by sums
+        assert not buffers_exactly(MinMaxMetric(MeanAbsoluteError()))
         assert normalization(BinaryAUROC()) == "sigmoid" and normalization(MeanSquaredError()) is None
 
 
@@ -457,3 +479,10 @@ class TestMergedStepValues:
         ]
         assert logger.values("train/auroc_step") == pytest.approx(expected, abs=1e-6)
         assert len(logger.values("train/minmax/raw_step")) == batches  # a wrapper's step values too
+        # a compute group's members (accuracy, F1 share the stat scores reset in place each step)
+        for name, functional in (("acc", multiclass_accuracy), ("f1", multiclass_f1_score)):
+            per_batch = [
+                float(functional(preds[i : i + 16], target[i : i + 16], num_classes=NUM_CLASSES))
+                for i in range(0, len(target), 16)
+            ]
+            assert logger.values(f"train/{name}_step") == pytest.approx(per_batch, abs=1e-6), name

@@ -9,14 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from helpers import Classifier, classification_data, loader, make_trainer
 from lightning.pytorch.callbacks import Callback
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision
+from torchmetrics.aggregation import MaxMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score, MulticlassPrecision
 from torchmetrics.regression import MeanSquaredError, PearsonCorrCoef
 from torchmetrics.utilities.data import dim_zero_sum
-from torchmetrics.wrappers import ClasswiseWrapper
+from torchmetrics.wrappers import ClasswiseWrapper, MinMaxMetric
 
 from lightning_metrics_base import _lightning_internals as lightning_internals
 from lightning_metrics_base import _torchmetrics_internals as internals
@@ -61,6 +63,73 @@ class TestTorchmetricsInternals:
         members["precision"].tp = members["precision"].tp.clone()  # broken apart, as a gather does
         internals.relink_group_states(collection)
         assert members["precision"].tp is members["acc"].tp
+
+    def test_relink_group_states_after_updates_new_or_in_place(self) -> None:
+        collection = grouped()
+        members = dict(internals.members(collection))
+        collection.update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 2]))
+        internals.relink_group_states(collection)
+        assert members["precision"].tp is members["acc"].tp and members["precision"].update_count == 1
+        members["acc"].update(torch.tensor([2]), torch.tensor([2]))  # stat scores: new state tensors
+        assert members["precision"].tp is not members["acc"].tp
+        internals.relink_group_states(collection)
+        assert members["precision"].tp is members["acc"].tp and members["precision"].update_count == 2
+        shared = members["acc"].tp
+        shared += 1  # a state changed in place stays shared
+        internals.relink_group_states(collection)
+        assert members["precision"].tp is shared and torch.equal(members["f1"].tp, torch.tensor([1, 1, 1]))
+
+    def test_members_leaves_group_states_as_they_are(self) -> None:
+        collection = grouped()
+        apart = dict(internals.members(collection))
+        assert list(apart) == list(collection.keys(keep_base=True))
+        apart["precision"].tp = apart["precision"].tp.clone()
+        internals.members(collection)  # unlike items() and values(), no relink
+        assert apart["precision"].tp is not apart["acc"].tp
+        collection.values(copy_state=False)
+        assert apart["precision"].tp is apart["acc"].tp
+
+    @pytest.mark.parametrize(
+        "make",
+        [lambda: MulticlassAccuracy(3), lambda: PearsonCorrCoef(), lambda: MulticlassAUROC(3), lambda: MaxMetric()],
+    )
+    def test_reset_in_place_is_reset(self, make: Any) -> None:
+        fed = {
+            MulticlassAccuracy: (torch.tensor([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1]]), torch.tensor([1, 2])),
+            PearsonCorrCoef: (torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 3.0, 2.0])),
+            MulticlassAUROC: (torch.tensor([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1]]), torch.tensor([1, 2])),
+            MaxMetric: (torch.tensor([3.0, 5.0]),),
+        }
+        in_place, plain = make(), make()
+        inputs = fed[type(in_place)]
+        for metric in (in_place, plain):
+            metric.update(*inputs)
+            metric.compute()
+        held = {name: getattr(in_place, name) for name in internals.state_defaults(in_place)}
+        internals.reset_in_place(in_place)
+        plain.reset()
+        for name in internals.state_defaults(plain):
+            expected, got = getattr(plain, name), getattr(in_place, name)
+            assert type(got) is type(expected) and (got == [] if isinstance(got, list) else torch.equal(got, expected))
+            if isinstance(got, list) or held[name].shape == expected.shape:  # else a new tensor, as reset gives
+                assert got is held[name]  # the same objects: members sharing them keep sharing them
+        assert in_place.update_count == 0 and not in_place.update_called
+        for metric in (in_place, plain):
+            metric.update(*inputs)
+        assert torch.equal(in_place.compute(), plain.compute())  # nothing cached survives
+
+    def test_reset_in_place_of_a_metric_with_its_own_reset_is_its_reset(self) -> None:
+        in_place, plain = MinMaxMetric(MulticlassAccuracy(3)), MinMaxMetric(MulticlassAccuracy(3))
+        for wrapper, reset in ((in_place, internals.reset_in_place), (plain, MinMaxMetric.reset)):
+            wrapper.update(torch.tensor([0, 1]), torch.tensor([0, 0]))
+            wrapper.compute()
+            reset(wrapper)  # the wrapper resets its child
+            wrapper.update(torch.tensor([2, 2]), torch.tensor([2, 2]))
+        got, expected = in_place.compute(), plain.compute()
+        assert {key: float(value) for key, value in got.items()} == {
+            key: float(value) for key, value in expected.items()
+        }
+        assert float(got["raw"]) == 1.0
 
     def test_invalidate_cached_results(self) -> None:
         metric = MeanSquaredError()
