@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
@@ -52,9 +53,8 @@ def relink_group_states(collection: MetricCollection) -> None:
 
     What ``MetricCollection._compute_groups_create_state_ref()`` does, setting only what differs: where a
     state was changed in place (a sum added to, a list appended to, a reset in place) the members already
-    hold the first member's objects, and each ``setattr`` on a module costs.
-    Relies on ``MetricCollection._groups_checked``, ``_groups``, ``_state_is_copy``, ``Metric._defaults``
-    and ``_update_count``.
+    hold the first member's objects. Relies on ``MetricCollection._groups_checked``, ``_groups``,
+    ``_state_is_copy``, ``Metric._defaults`` and ``_update_count``.
     """
     if not collection._groups_checked:
         return
@@ -62,13 +62,24 @@ def relink_group_states(collection: MetricCollection) -> None:
     for group in collection._groups.values():
         first = modules[group[0]]
         states = [(name, getattr(first, name)) for name in first._defaults]
+        states.append(("_update_count", first._update_count))
         for member in (modules[name] for name in group[1:]):
+            attributes = member.__dict__
             for name, value in states:
-                if getattr(member, name) is not value:
-                    setattr(member, name, value)
-            if member._update_count != first._update_count:
-                member._update_count = first._update_count
+                if attributes.get(name) is not value:
+                    _set_plain(member, attributes, name, value)
     collection._state_is_copy = False
+
+
+def _set_plain(module: Any, attributes: dict[str, Any], name: str, value: Any) -> None:
+    # ``setattr`` on a module first looks for a parameter, buffer or submodule of that name (a few
+    # microseconds, paid per state and member on every step); a metric state or count is none of those
+    # but a plain instance attribute, which ``setattr`` ends up writing to ``__dict__``: written there
+    # directly. Anything else (a name not yet an instance attribute) goes through ``setattr``.
+    if name in attributes and not isinstance(value, (torch.nn.Parameter, torch.nn.Module)):
+        attributes[name] = value
+    else:
+        setattr(module, name, value)
 
 
 def members(collection: MetricCollection) -> list[tuple[str, Metric]]:

@@ -52,8 +52,12 @@ def threshold_counts(scores: Tensor, positive: Tensor, thresholds: Tensor) -> Te
     dtype = torch.promote_types(scores.dtype, thresholds.dtype)  # the comparison torchmetrics makes
     ordered, order = thresholds.to(dtype).sort()
     # how many thresholds lie at or below each score: it is predicted positive at exactly those
-    place = torch.searchsorted(ordered, scores.to(dtype).contiguous(), right=True).masked_fill_(scores.isnan(), 0)
-    keys = (place + torch.arange(columns, device=scores.device) * places) * 2 + positive
+    place = torch.searchsorted(ordered, scores.to(dtype).contiguous(), right=True, out_int32=True)
+    place.masked_fill_(scores.isnan(), 0)
+    # one key per (column, place, target); int32 (half the memory of int64) while the keys fit in it
+    index_dtype = torch.int32 if columns * places * 2 < 2**31 else torch.int64
+    keys = (place.to(index_dtype) + torch.arange(columns, device=scores.device, dtype=index_dtype) * places) * 2
+    keys += positive
     counts = torch.bincount(keys.flatten(), minlength=columns * places * 2).view(columns, places, 2)
     at_or_above = counts.flip(1).cumsum(1).flip(1)  # [c, j, target]: scores placed at j or higher
     predicted = at_or_above[:, 1:]  # at or above sorted threshold j: placed above j
