@@ -7,7 +7,8 @@ threshold once an update's inputs are large (``numel x classes > 1e6``), or with
 thresholds on small ones. Here each score is placed among the sorted thresholds once
 (``searchsorted``), the places are counted per class and target (one ``bincount``), and a cumulative sum
 over the places gives every threshold's counts: the same integers, in work that does not grow with the
-number of thresholds (measured: 5-10x less update time for 50 thresholds and 100 classes, CPU).
+number of thresholds (measured on a CPU, 50 thresholds: about 7x less update time for a batch of 256
+with 100 classes, 30x for 131,072 pixels with 21 classes).
 
 Validation and input formatting (softmax of logits, ``ignore_index``) stay torchmetrics' own; only the
 counting differs.
