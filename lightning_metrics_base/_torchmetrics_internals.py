@@ -123,6 +123,18 @@ def reset_in_place(metric: Metric) -> None:
         metric._is_synced = False
 
 
+def unwrapped_compute(metric: Metric) -> Any:
+    """What ``metric``'s class computes from its state now, without what ``Metric.compute`` wraps around it.
+
+    torchmetrics wraps each instance's ``compute`` when it is built (``Metric._wrap_compute``, torchmetrics
+    0.x and 1.x): a warning before any update, the result cache, the sync context, squeezing
+    one-element tensors to 0-d and a copy of the result; the class attribute stays the plain method.
+    For a metric that never syncs or caches and was just updated (the per-step copy), the rest is the
+    squeeze, left to the caller, and a copy: the result may share memory with the state.
+    """
+    return type(metric).compute(metric)
+
+
 def invalidate_cached_results(metrics: Any) -> None:
     """Forget the cached ``compute()`` result of each metric (``Metric._computed``), as ``update`` does."""
     for metric in metrics:

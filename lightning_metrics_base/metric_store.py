@@ -24,6 +24,7 @@ from lightning_metrics_base._torchmetrics_internals import (
     set_dtype,
     set_sync_requested,
     state_defaults,
+    unwrapped_compute,
 )
 from lightning_metrics_base.batch import map_tensors
 from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, failing_metric
@@ -194,7 +195,7 @@ class MetricStore(nn.Module):
         for output, twin in twins.items():
             # this process's batch alone: no sync, so each metric computes the plain way
             named = zip(self._twin_names(output, twin), (metric for _, metric in members(twin)), strict=True)
-            computed = {name: (metric.compute(), metric) for name, metric in named}
+            computed = {name: (_step_value(metric), metric) for name, metric in named}
             values.update({address(output, name): item for name, item in computed.items()})
         return values
 
@@ -374,6 +375,17 @@ def _route(value: Any, output: str | None) -> Any:
 def _all_metrics(collection: nn.Module) -> Iterator[Metric]:
     # Every metric, the ones inside wrappers included: wrappers do not count their updates, their children do.
     return (module for module in collection.modules() if isinstance(module, Metric))
+
+
+def _step_value(metric: Metric) -> Any:
+    # The per-step copy's result: no sync, no cache and always just updated (see `_without_sync`), so
+    # torchmetrics' wrapper around `compute` leaves only its squeeze of one-element tensors to do. The
+    # result may share the copy's memory until its next reset; `self.log` copies what it logs.
+    return map_tensors(unwrapped_compute(metric), _squeeze_one_element)
+
+
+def _squeeze_one_element(value: Tensor) -> Tensor:
+    return value.squeeze() if value.numel() == 1 else value
 
 
 def _without_sync(unit: Any) -> Any:

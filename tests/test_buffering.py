@@ -21,7 +21,7 @@ from helpers import (
     predict_all,
 )
 from torch import Tensor
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
     BinaryAUROC,
@@ -437,6 +437,33 @@ class StepValues(Classifier):
             "minmax": MinMaxMetric(MulticlassAccuracy(NUM_CLASSES)),
         }
         super().__init__({"train": metrics}, lr=0.0, prog_bar=(), **kwargs)
+
+
+class OneElement(Metric):
+    """A sum whose result has one element but one dimension: torchmetrics' compute squeezes it."""
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", torch.zeros(1), dist_reduce_fx="sum")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        self.total += (preds.argmax(dim=1) == target).sum()
+
+    def compute(self) -> Tensor:
+        return self.total
+
+
+def test_step_values_are_squeezed_as_compute_squeezes_them() -> None:
+    data = classification_data(40, seed=532)
+    model = Classifier({"train": {"hits": OneElement()}}, lr=0.0, log_train_step=True, prog_bar=())
+    logger = RecordingLogger()
+    make_trainer(logger=logger, log_every_n_steps=1, limit_val_batches=0).fit(model, loader(data, batch_size=16))
+    preds, target = predict_all(model, data)
+    hits = (preds.argmax(dim=1) == target).float()
+    assert logger.values("train/hits_step") == [float(hits[i : i + 16].sum()) for i in range(0, 40, 16)]
+    assert float(model.epoch_metrics["train/hits"]) == float(hits.sum())
 
 
 class TestMergedStepValues:

@@ -14,7 +14,7 @@ import torch
 from helpers import Classifier, classification_data, loader, make_trainer
 from lightning.pytorch.callbacks import Callback
 from torchmetrics import MetricCollection
-from torchmetrics.aggregation import MaxMetric
+from torchmetrics.aggregation import MaxMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score, MulticlassPrecision
 from torchmetrics.regression import MeanSquaredError, PearsonCorrCoef
 from torchmetrics.utilities.data import dim_zero_sum
@@ -130,6 +130,15 @@ class TestTorchmetricsInternals:
             key: float(value) for key, value in expected.items()
         }
         assert float(got["raw"]) == 1.0
+
+    def test_unwrapped_compute_is_compute_before_its_squeeze(self) -> None:
+        metric = MulticlassAccuracy(3, average=None)
+        metric.update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 2]))
+        assert torch.equal(internals.unwrapped_compute(metric), metric.compute())
+        total = SumMetric()
+        total.update(torch.tensor([2.0, 3.0]))
+        assert float(internals.unwrapped_compute(total)) == float(total.compute()) == 5.0
+        assert total.compute().ndim == 0
 
     def test_invalidate_cached_results(self) -> None:
         metric = MeanSquaredError()
