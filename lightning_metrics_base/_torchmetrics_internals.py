@@ -60,6 +60,8 @@ def relink_group_states(collection: MetricCollection) -> None:
         return
     modules = collection._modules
     for group in collection._groups.values():
+        if len(group) < 2:  # nothing shares its state
+            continue
         first = modules[group[0]]
         states = [(name, getattr(first, name)) for name in first._defaults]
         states.append(("_update_count", first._update_count))

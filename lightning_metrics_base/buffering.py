@@ -8,8 +8,7 @@ the first one (`_Block`): the flush feeds views of it, so the buffer's bytes are
 
 Only metrics for which this gives the same result are buffered (`buffers_exactly`): every state is
 reduced by sum or concatenation across processes, which is what makes a state additive over samples,
-and the metric holds no child metrics (`adds_up`); or the update folds in a batch of any size exactly
-(`streams_moments`: Pearson's running moments). Where torchmetrics decides per call how to read float
+and the metric holds no child metrics. Where torchmetrics decides per call how to read float
 predictions (binary and multilabel metrics apply a sigmoid when a value lies outside [0, 1];
 multiclass curves, calibration and hinge a softmax), the same decision is made here per batch, on
 the device and without a host-device synchronisation, before concatenating.
@@ -76,57 +75,24 @@ _SOFTMAX_FAMILY = (
 def buffers_exactly(metric: Metric) -> bool:
     """Tell whether updating ``metric`` with a concatenation of batches gives what batch-by-batch updates give.
 
-    True where every state adds up over samples (`adds_up`), and for metrics whose ``update`` folds a
-    batch of any size into running moments (`streams_moments`: Pearson's and the concordance
-    correlation). Integer states come out identical; float states equal up to rounding, as a sum
-    over 16 batches at once differs from 16 sums in its last bits.
+    Every state is reduced by sum or concatenation across processes (what makes it additive over
+    samples: two updates' states merge by adding or extending, as across processes), and the metric
+    holds no child metrics. Others (Pearson's running moments, wrappers) are updated every step.
+    Integer states come out identical; float sums equal up to rounding.
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy
         >>> from torchmetrics.regression import PearsonCorrCoef
         >>> from torchmetrics.wrappers import MinMaxMetric
         >>> buffers_exactly(MulticlassAccuracy(3)), buffers_exactly(PearsonCorrCoef())
-        (True, True)
+        (True, False)
         >>> buffers_exactly(MinMaxMetric(MulticlassAccuracy(3)))
         False
-    """
-    return adds_up(metric) or streams_moments(metric)
-
-
-def adds_up(metric: Metric) -> bool:
-    """Tell whether every state of ``metric`` adds up over samples: reduced by sum or concatenation across processes.
-
-    Such states of two updates merge by adding (sums) or extending (lists), as torchmetrics merges them
-    across processes; a metric holding child metrics does not qualify.
-
-    Examples:
-        >>> from torchmetrics.classification import MulticlassAccuracy
-        >>> from torchmetrics.regression import PearsonCorrCoef
-        >>> adds_up(MulticlassAccuracy(3)), adds_up(PearsonCorrCoef())
-        (True, False)
     """
     reductions = state_reductions(metric)
     if not reductions or has_children(metric):
         return False
     return all(reduce in (dim_zero_sum, dim_zero_cat) for reduce in reductions)
-
-
-def streams_moments(metric: Metric) -> bool:
-    """Tell whether ``metric``'s ``update`` is torchmetrics' Pearson update, which takes a batch of any size exactly.
-
-    ``PearsonCorrCoef`` (and ``ConcordanceCorrCoef``, which inherits its ``update``) keep running means,
-    variances and a co-moment, and fold in each batch with the pairwise update formula of Chan et al.:
-    updating with two batches one after the other and with their concatenation give the same moments
-    (up to rounding). Their states are not sums, so they are never merged by adding.
-
-    Examples:
-        >>> from torchmetrics.regression import ConcordanceCorrCoef, PearsonCorrCoef, R2Score
-        >>> streams_moments(PearsonCorrCoef()), streams_moments(ConcordanceCorrCoef()), streams_moments(R2Score())
-        (True, True, False)
-    """
-    from torchmetrics.regression import PearsonCorrCoef
-
-    return type(metric).update is PearsonCorrCoef.update
 
 
 def gains_from_buffering(metric: Metric) -> bool:
@@ -348,7 +314,7 @@ class UpdateBuffer:
         if self._merge is None:
             metrics = dict(members(collection))
             groups = compute_groups(collection)
-            merged = [group for group in groups if all(adds_up(metrics[name]) for name in group)]
+            merged = [group for group in groups if all(buffers_exactly(metrics[name]) for name in group)]
             self._merge = (merged, [group for group in groups if group not in merged])
         return self._merge
 
