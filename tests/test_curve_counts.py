@@ -57,6 +57,19 @@ def test_the_state_is_torchmetrics_own(settings: dict[str, Any]) -> None:
         torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)  # bit for bit
 
 
+@pytest.mark.parametrize(("preds_shape", "target_shape"), [((3, 4, 5, 6), (3, 5, 6)), ((0, 4), (0,))])
+def test_image_shaped_and_empty_batches(preds_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> None:
+    generator = torch.Generator().manual_seed(604)
+    preds, target = (
+        torch.randn(*preds_shape, generator=generator),
+        torch.randint(0, 4, target_shape, generator=generator),
+    )
+    ours, theirs = MulticlassPrecisionRecallCurve(4, thresholds=9), MulticlassPrecisionRecallCurve(4, thresholds=9)
+    update_curve(ours, preds, target)
+    theirs.update(preds, target)
+    assert torch.equal(ours.confmat, theirs.confmat)
+
+
 def test_counts_against_comparisons_by_hand() -> None:
     scores = torch.tensor([[0.2, 0.8], [0.5, 0.5], [float("nan"), 0.1]])
     positive = torch.tensor([[True, False], [False, True], [True, False]])
