@@ -34,6 +34,7 @@ from torchmetrics.utilities.data import dim_zero_cat, dim_zero_sum
 from lightning_metrics_base._torchmetrics_internals import (
     compute_groups,
     count_update,
+    counts_multiclass_curve,
     invalidate_cached_results,
     members,
     reductions_by_state,
@@ -42,7 +43,7 @@ from lightning_metrics_base._torchmetrics_internals import (
     state_reductions,
     takes_class_indices,
 )
-from lightning_metrics_base.curve_counts import counts_in_one_pass, update_curve
+from lightning_metrics_base.curve_counts import update_curve
 from lightning_metrics_base.sync import has_children
 
 Normalization = Literal["sigmoid", "softmax", "labels"] | None
@@ -469,7 +470,7 @@ def _update_groups(collection: MetricCollection, groups: list[list[str]], preds:
     invalidate_cached_results(metric for _, metric in members(collection))
     for group in groups:
         first = getattr(collection, group[0])
-        if counts_in_one_pass(first):
+        if counts_multiclass_curve(first):
             update_curve(first, preds, target)
         else:
             first.update(preds, target)

@@ -17,7 +17,8 @@ from torchmetrics.classification import (
 from torchmetrics.functional.classification import multiclass_auroc, multiclass_average_precision
 
 from lightning_metrics_base import MetricUpdateError
-from lightning_metrics_base.curve_counts import counts_in_one_pass, threshold_counts, update_curve
+from lightning_metrics_base._torchmetrics_internals import counts_multiclass_curve
+from lightning_metrics_base.curve_counts import threshold_counts, update_curve
 
 
 def batches(seed: int, classes: int = 7) -> list[tuple[Tensor, Tensor]]:
@@ -47,7 +48,7 @@ def batches(seed: int, classes: int = 7) -> list[tuple[Tensor, Tensor]]:
 )
 def test_the_state_is_torchmetrics_own(settings: dict[str, Any]) -> None:
     ours, theirs = MulticlassPrecisionRecallCurve(7, **settings), MulticlassPrecisionRecallCurve(7, **settings)
-    assert counts_in_one_pass(ours)
+    assert counts_multiclass_curve(ours)
     for preds, target in batches(seed=600):
         update_curve(ours, preds, target)
         theirs.update(preds, target)
@@ -90,11 +91,13 @@ def test_which_metrics_are_counted_in_one_pass() -> None:
         def update(self, preds: Tensor, target: Tensor) -> None:
             super().update(preds, target)
 
-    assert counts_in_one_pass(MulticlassAUROC(3, thresholds=5)) and counts_in_one_pass(MulticlassROC(3, thresholds=5))
-    assert counts_in_one_pass(MulticlassAveragePrecision(3, thresholds=[0.2, 0.7]))
-    assert not counts_in_one_pass(MulticlassAUROC(3))  # exact: lists of samples
-    assert not counts_in_one_pass(OwnUpdate(3, thresholds=5))  # a subclass's update is its own
-    assert not counts_in_one_pass(MulticlassPrecisionRecallCurve(3, thresholds=5, average="micro"))
+    assert counts_multiclass_curve(MulticlassAUROC(3, thresholds=5)) and counts_multiclass_curve(
+        MulticlassROC(3, thresholds=5)
+    )
+    assert counts_multiclass_curve(MulticlassAveragePrecision(3, thresholds=[0.2, 0.7]))
+    assert not counts_multiclass_curve(MulticlassAUROC(3))  # exact: lists of samples
+    assert not counts_multiclass_curve(OwnUpdate(3, thresholds=5))  # a subclass's update is its own
+    assert not counts_multiclass_curve(MulticlassPrecisionRecallCurve(3, thresholds=5, average="micro"))
 
 
 class Curves(Classifier):
