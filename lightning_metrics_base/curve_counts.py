@@ -5,10 +5,11 @@ AUROC, average precision, ROC, ... with ``thresholds=`` given) keep, for every t
 confusion counts of ``score >= threshold``. torchmetrics counts them with one pass over the inputs per
 threshold once an update's inputs are large (``numel x classes > 1e6``), or with a tensor of inputs x
 thresholds on small ones. Here each score is placed among the sorted thresholds once
-(``searchsorted``), the places are counted per class and target (one ``bincount``), and a cumulative sum
-over the places gives every threshold's counts: the same integers, in work that hardly grows with the
-number of thresholds, a binary search per score (measured on a CPU, 50 thresholds: about 7x less update time for a batch of 256
-with 100 classes, 30x for 131,072 pixels with 21 classes).
+(``searchsorted``), the places are counted per class and target (one ``bincount``; on a GPU a sort,
+which needs no host-device synchronisation), and a cumulative sum over the places gives every
+threshold's counts: the same integers, in work that hardly grows with the number of thresholds, a
+binary search per score (measured on a CPU, 50 thresholds: about 7x less update time for a batch of
+256 with 100 classes, 30x for 131,072 pixels with 21 classes).
 
 Validation and input formatting (softmax of logits, ``ignore_index``) stay torchmetrics' own; only the
 counting differs.
@@ -58,7 +59,7 @@ def threshold_counts(scores: Tensor, positive: Tensor, thresholds: Tensor) -> Te
     index_dtype = torch.int32 if columns * places * 2 < 2**31 else torch.int64
     keys = (place.to(index_dtype) + torch.arange(columns, device=scores.device, dtype=index_dtype) * places) * 2
     keys += positive
-    counts = torch.bincount(keys.flatten(), minlength=columns * places * 2).view(columns, places, 2)
+    counts = count_keys(keys.flatten(), columns * places * 2).view(columns, places, 2)
     at_or_above = counts.flip(1).cumsum(1).flip(1)  # [c, j, target]: scores placed at j or higher
     predicted = at_or_above[:, 1:]  # at or above sorted threshold j: placed above j
     totals = at_or_above[:, :1]
@@ -66,6 +67,34 @@ def threshold_counts(scores: Tensor, positive: Tensor, thresholds: Tensor) -> Te
     positives = torch.stack([totals[..., 1] - predicted[..., 1], predicted[..., 1]], dim=-1)  # fn, tp
     by_sorted = torch.stack([negatives, positives], dim=-2).transpose(0, 1)  # (T, C, 2, 2)
     return torch.empty_like(by_sorted).index_copy_(0, order, by_sorted)
+
+
+def count_keys(keys: Tensor, size: int) -> Tensor:
+    """How often each of ``0 .. size - 1`` occurs in the 1-D integer tensor ``keys`` (int64).
+
+    ``torch.bincount`` on the CPU. Elsewhere it would size its output from the largest key, a
+    host-device synchronisation per update; the keys are sorted instead and each value's first
+    position found (`counts_by_sorting`), which needs none.
+
+    Examples:
+        >>> count_keys(torch.tensor([3, 0, 3, 1]), 5).tolist()
+        [1, 1, 0, 2, 0]
+    """
+    if keys.device.type == "cpu":
+        return torch.bincount(keys, minlength=size)
+    return counts_by_sorting(keys, size)
+
+
+def counts_by_sorting(keys: Tensor, size: int) -> Tensor:
+    """`count_keys` without ``bincount``: sorted keys, and where each value of ``0 .. size`` would go among them.
+
+    Examples:
+        >>> counts_by_sorting(torch.tensor([3, 0, 3, 1], dtype=torch.int32), 5).tolist()
+        [1, 1, 0, 2, 0]
+    """
+    ordered = keys.sort().values
+    starts = torch.searchsorted(ordered, torch.arange(size + 1, device=keys.device, dtype=keys.dtype))
+    return starts.diff()
 
 
 def update_curve(metric: Metric, preds: Any, target: Any) -> None:

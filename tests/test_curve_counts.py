@@ -18,7 +18,7 @@ from torchmetrics.functional.classification import multiclass_auroc, multiclass_
 
 from lightning_metrics_base import MetricUpdateError
 from lightning_metrics_base._torchmetrics_internals import counts_multiclass_curve
-from lightning_metrics_base.curve_counts import threshold_counts, update_curve
+from lightning_metrics_base.curve_counts import counts_by_sorting, threshold_counts, update_curve
 
 
 def batches(seed: int, classes: int = 7) -> list[tuple[Tensor, Tensor]]:
@@ -69,6 +69,16 @@ def test_image_shaped_and_empty_batches(preds_shape: tuple[int, ...], target_sha
     update_curve(ours, preds, target)
     theirs.update(preds, target)
     assert torch.equal(ours.confmat, theirs.confmat)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 300])
+def test_counting_by_sorting_is_bincount(size: int) -> None:
+    # the count used off the CPU, where `bincount` would synchronise with the host; checked here
+    generator = torch.Generator().manual_seed(605)
+    for dtype in (torch.int32, torch.int64):
+        keys = torch.randint(0, max(size, 1), (size * 3,), generator=generator).to(dtype)
+        counts = counts_by_sorting(keys, size)
+        assert counts.dtype == torch.int64 and torch.equal(counts, torch.bincount(keys, minlength=size)[:size])
 
 
 def test_counts_against_comparisons_by_hand() -> None:
