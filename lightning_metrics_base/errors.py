@@ -40,9 +40,19 @@ def update_error(
     where = "" if batch is None else f" at batch {batch} of the epoch,"
     return MetricUpdateError(
         f"{stage} metric {metric!r} failed to update (dataloader {dataloader_idx}){where} with preds of"
-        f" {describe(preds)} and target of {describe(target)}: {err}"
-        " Check `metric_inputs()` and the metric's arguments (e.g. `num_classes`)."
+        f" {describe(preds)} and target of {describe(target)}: {err} {_update_advice(err)}"
     )
+
+
+def _update_advice(err: Exception) -> str:
+    if isinstance(err, TypeError) and "required" in str(err) and "argument" in str(err):
+        # a metric whose update takes more than (preds, target), such as a retrieval metric's `indexes`
+        return (
+            "The module calls `update(preds, target)`: for a metric that needs more arguments, subclass it so"
+            " that its `update` reads them from the target (return them with the target from `unpack_batch`"
+            " or `metric_inputs`); the docs' hard cases show how."
+        )
+    return "Check `metric_inputs()` and the metric's arguments (e.g. `num_classes`)."
 
 
 def compute_error(

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 from torchmetrics.functional.classification import multiclass_accuracy
+from torchmetrics.retrieval import RetrievalMAP
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from lightning_metrics_base import MetricAwareModule, MetricUpdateError
@@ -419,6 +420,61 @@ def test_a_buffered_metric_that_cannot_take_the_data_fails_on_the_first_batch() 
 def test_a_later_failing_batch_is_named() -> None:
     with pytest.raises(MetricUpdateError, match=r"^train metric 'acc' failed to update \(dataloader 0\) at batch 6"):
         fit(LateBadBatch(), epochs=1)
+
+
+# ---------------------------------------------------------------- 16b. a metric whose update takes more than two inputs
+
+
+class QueryMAP(RetrievalMAP):
+    """Retrieval MAP reading the query of each score from the target, as the docs show."""
+
+    def update(self, preds: Tensor, target: tuple[Tensor, Tensor]) -> None:  # type: ignore[override]
+        relevant, queries = target
+        super().update(preds, relevant, indexes=queries)
+
+
+class Ranker(MetricAwareModule):
+    def __init__(self, metric: Metric, **kwargs: Any) -> None:
+        super().__init__({"map": metric}, **kwargs)
+        self.score = torch.nn.Linear(4, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.score(x).squeeze(-1)
+
+    def unpack_batch(self, batch: Any) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        x, relevant, queries = batch
+        return x, (relevant, queries)
+
+    def compute_loss(self, preds: Tensor, target: tuple[Tensor, Tensor]) -> Tensor:
+        return F.binary_cross_entropy_with_logits(preds, target[0].float())
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+def ranking_data(n: int, seed: int) -> TensorDataset:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=generator)
+    return TensorDataset(x, (x[:, 0] + torch.randn(n, generator=generator) > 0.5).long(), torch.arange(n) // 7)
+
+
+@pytest.mark.parametrize("buffer_batches", [16, 1])
+def test_a_metric_reading_extra_inputs_from_the_target_is_exact(buffer_batches: int) -> None:
+    train, val = ranking_data(300, seed=902), ranking_data(170, seed=903)
+    torch.manual_seed(0)
+    model = Ranker(QueryMAP(), buffer_batches=buffer_batches)
+    make_trainer(max_epochs=1).fit(model, DataLoader(train, batch_size=16), DataLoader(val, batch_size=32))
+    for stage, (x, relevant, queries) in (("train", train.tensors), ("val", val.tensors)):
+        reference = RetrievalMAP()
+        with torch.no_grad():
+            reference.update(model(x), relevant, indexes=queries)
+        assert float(model.epoch_metrics[f"{stage}/map"]) == pytest.approx(float(reference.compute()), abs=1e-6)
+
+
+def test_a_metric_missing_an_input_says_how_to_give_it() -> None:
+    data = DataLoader(ranking_data(64, seed=904), batch_size=16)
+    with pytest.raises(MetricUpdateError, match=r"'map' failed to update.*indexes.*subclass it"):
+        make_trainer().fit(Ranker(RetrievalMAP()), data)
 
 
 # ---------------------------------------------------------------- 17. Hydra's containers in the hyperparameters
