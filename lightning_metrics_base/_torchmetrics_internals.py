@@ -15,6 +15,10 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
+RUNTIME_ATTRIBUTES = ("_update", "_computed", "_forward_cache", "_is_synced", "_cache", "_to_sync", "_should_unsync")
+"""Prefixes of the private attributes a `Metric` changes while it runs (its update count, cached results,
+sync flags): they say nothing about how it was built."""
+
 
 def state_defaults(metric: Metric) -> dict[str, Any]:
     """``{state name: default value}`` of ``metric``'s states (``Metric._defaults``, torchmetrics 0.x and 1.x)."""

@@ -19,7 +19,7 @@ import torch
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.wrappers import MetricTracker
 
-from lightning_metrics_base._torchmetrics_internals import state_defaults
+from lightning_metrics_base._torchmetrics_internals import RUNTIME_ATTRIBUTES, state_defaults
 
 # torchmetrics subpackages searched, in order, for a bare class name such as "MulticlassAccuracy".
 _TORCHMETRICS_SUBPACKAGES = (
@@ -49,8 +49,6 @@ _BASE_KWARGS = {
     "sync_on_compute": True,
     "compute_with_cache": True,
 }
-# Attributes that change while a metric runs; they say nothing about how it was built.
-_RUNTIME_ATTRS = ("_update", "_computed", "_forward_cache", "_is_synced", "_cache", "_to_sync", "_should_unsync")
 _PLAIN = (bool, int, float, str, type(None))
 # The keyword arguments every `Metric.__init__` takes through `**kwargs`.
 _METRIC_KWARGS = (*_BASE_KWARGS, "process_group", "dist_sync_fn", "distributed_available_fn")
@@ -204,7 +202,7 @@ def _fingerprint(metric: Metric) -> dict[str, Any]:
     plain = {
         name: value
         for name, value in vars(metric).items()
-        if not name.startswith(_RUNTIME_ATTRS) and isinstance(value, (*_PLAIN, tuple, list))
+        if not name.startswith(RUNTIME_ATTRIBUTES) and isinstance(value, (*_PLAIN, tuple, list))
     }
     buffers = {name: tensor.tolist() for name, tensor in metric._buffers.items() if tensor is not None}
     children = {name: _fingerprint(child) for name, child in metric._modules.items() if isinstance(child, Metric)}

@@ -38,6 +38,25 @@ class TestTorchmetricsInternals:
     def test_state_defaults(self) -> None:
         assert set(internals.state_defaults(MulticlassAccuracy(4))) == {"tp", "fp", "tn", "fn"}
 
+    def test_runtime_attributes_are_what_a_run_changes(self) -> None:
+        # a metric that was updated, called and computed differs from a fresh one only in these
+        fresh, used = MinMaxMetric(MulticlassAccuracy(4)), MinMaxMetric(MulticlassAccuracy(4))
+        used(torch.randn(8, 4), torch.randint(0, 4, (8,)))
+        used.update(torch.randn(8, 4), torch.randint(0, 4, (8,)))
+        used.compute()
+
+        def plain(metric: Any) -> dict[str, Any]:
+            return {name: value for name, value in vars(metric).items() if isinstance(value, (bool, int, float))}
+
+        changed = {
+            name
+            for before, after in ((fresh, used), (fresh._base_metric, used._base_metric))
+            for name, value in plain(after).items()
+            if plain(before).get(name) != value
+        }
+        assert "_update_count" in changed  # the child's: the wrapper counts nothing itself
+        assert all(name.startswith(internals.RUNTIME_ATTRIBUTES) for name in changed), changed
+
     def test_set_compute_groups_and_read_them_back(self) -> None:
         collection = grouped()
         assert internals.compute_groups(collection) == [["acc", "precision"], ["f1"]]
