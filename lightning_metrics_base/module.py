@@ -208,7 +208,7 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
     def update_metrics(self, stage: str, preds: Any, target: Any, dataloader_idx: int = 0) -> None:
         """Feed a batch to the metrics of ``stage`` (and dataloader); call it from a step you write yourself.
 
-        ``preds`` and ``target`` are detached and go through ``metric_inputs`` first; with ``log_train_step``
+        ``preds`` and ``target`` are detached, before ``metric_inputs`` and after it; with ``log_train_step``
         this batch's train values are logged as ``train/{name}_step``. The rest happens on its own.
 
         Raises:
@@ -274,6 +274,8 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         if not self._metric_store.has(stage):
             return
         preds, target = self.metric_inputs(detach(preds), detach(target))
+        # again: `metric_inputs` may read tensors out of an object that `detach` cannot copy (any class)
+        preds, target = detach(preds), detach(target)
         step_values = stage == "train" and self.log_train_step and self._logs_this_step(prog_bar=True)
         values = self._metric_store.update(stage, dataloader_idx, preds, target, step_values)
         for name, scalar, source in name_step_values(self._namer, self._names, values or {}):

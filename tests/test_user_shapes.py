@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import types
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
-from torchmetrics.functional.classification import multiclass_accuracy
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_auroc
 from torchmetrics.retrieval import RetrievalMAP
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -241,6 +248,66 @@ def test_outputs_reach_metric_inputs_with_their_type_and_detached(kind: str) -> 
     preds, target = predict_all(model, VAL)
     reference = float(multiclass_accuracy(preds.logits, target, num_classes=NUM_CLASSES))
     assert float(trainer.callback_metrics["val/acc"]) == pytest.approx(reference, abs=1e-6)
+
+
+class Prediction:
+    """A model's own result class, neither a container nor a dataclass: nothing can copy it generically."""
+
+    def __init__(self, logits: Tensor) -> None:
+        self.logits = logits
+
+
+class GradSeen(Metric):
+    """Counts the inputs it is fed that still require grad (a buffered metric: its state is a sum)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("attached", torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        self.attached += int(preds.requires_grad or target.requires_grad)
+
+    def compute(self) -> Tensor:
+        return self.attached
+
+
+class OpaqueOutputs(MetricAwareModule):
+    def __init__(self, wrap: Callable[[Tensor], Any], buffer_batches: int) -> None:
+        metrics = {"auroc": MulticlassAUROC(NUM_CLASSES, thresholds=None), "attached": GradSeen()}
+        super().__init__(metrics, buffer_batches=buffer_batches)
+        self.wrap = wrap
+        self.net = torch.nn.Linear(NUM_FEATURES, NUM_CLASSES)
+        self.graph_held: list[bool] = []
+
+    def forward(self, x: Tensor) -> Any:
+        return self.wrap(self.net(x))
+
+    def compute_loss(self, preds: Any, target: Tensor) -> Tensor:
+        return F.cross_entropy(preds.logits, target)
+
+    def metric_inputs(self, preds: Any, target: Tensor) -> tuple[Tensor, Tensor]:
+        return preds.logits, target
+
+    def on_train_epoch_end(self) -> None:
+        assert self.train_metrics is not None
+        self.graph_held = [state.requires_grad for state in self.train_metrics["auroc"].preds]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+
+@pytest.mark.parametrize("buffer_batches", [16, 1])
+@pytest.mark.parametrize("wrap", [Prediction, lambda logits: types.SimpleNamespace(logits=logits)], ids=["class", "ns"])
+def test_tensors_read_out_of_any_object_reach_the_metrics_detached(
+    wrap: Callable[[Tensor], Any], buffer_batches: int
+) -> None:
+    model = OpaqueOutputs(wrap, buffer_batches)
+    trainer = fit(model, epochs=1)
+    assert model.graph_held and not any(model.graph_held)
+    assert float(model.epoch_metrics["train/attached"]) == 0.0
+    logits, target = model(VAL.tensors[0]).logits.detach(), VAL.tensors[1]
+    reference = float(multiclass_auroc(logits, target, num_classes=NUM_CLASSES, thresholds=None))
+    assert float(trainer.callback_metrics["val/auroc"]) == pytest.approx(reference, abs=1e-6)
 
 
 # ---------------------------------------------------------------- 5. a user's own self.log of a module's name
