@@ -25,6 +25,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from lightning_metrics_base._lightning_internals import current_hook
+from lightning_metrics_base.batch import detach
 from lightning_metrics_base.lint.rules import hook_defaults, is_additive
 
 _STAGES = {"train": "train", "validate": "val", "sanity_check": "val", "test": "test"}
@@ -274,7 +275,7 @@ class MetricLogCheck(Callback):
         shadow = watched.shadows.get(stage)
         if shadow is None:
             shadow = watched.shadows[stage] = copy.deepcopy(watched.template).to(watched.metric.device)
-        shadow.update(*_detached(args), **_detached(kwargs))
+        shadow.update(*detach(args), **detach(kwargs))
 
     def _record(self, result: Any, watched: _Watched, kind: str) -> None:
         module = self._module
@@ -405,13 +406,3 @@ def _top_level_metrics(module: LightningModule) -> list[tuple[str, Metric]]:
             found.append((name, child))
             inside.update(id(grandchild) for grandchild in child.modules() if grandchild is not child)
     return found
-
-
-def _detached(value: Any) -> Any:
-    if isinstance(value, Tensor):
-        return value.detach()
-    if isinstance(value, dict):
-        return {key: _detached(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_detached(item) for item in value)
-    return value

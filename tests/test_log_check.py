@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import re
 import subprocess
@@ -103,6 +104,27 @@ class CollectionForward(HandWritten):
         self.log_dict(self.val_metrics(self(x), y))
 
 
+Outputs = collections.namedtuple("Outputs", ["logits", "aux"])
+
+
+class AccuracyOfOutputs(MulticlassAccuracy):
+    """A metric fed the model's namedtuple of outputs, the way torchvision's models return them."""
+
+    def update(self, preds: Any, target: Tensor) -> None:
+        super().update(preds.logits, target)
+
+
+class NamedTupleForward(HandWritten):
+    def __init__(self) -> None:
+        super().__init__()
+        self.val_acc = AccuracyOfOutputs(NUM_CLASSES)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        self.log("val_acc", self.val_acc(Outputs(logits, logits * 2), y))
+
+
 class CallbackLogs(Callback):
     """A Callback that logs the module's metric, computed in a batch hook."""
 
@@ -171,6 +193,14 @@ class TestReportedNumbers:
         assert results["val_f1"] == pytest.approx(reference(model, VAL, multiclass_f1_score), abs=1e-6)
         assert results["val_precision"] == pytest.approx(reference(model, VAL, multiclass_precision), abs=1e-6)
         assert {"val_f1", "val_precision"} <= {note.split(":")[0] for note in notes}
+
+    def test_a_metric_fed_a_namedtuple(self) -> None:
+        model = NamedTupleForward()
+        metrics, notes, checker = fit(model)
+        (row,) = checker.results
+        assert row[0] == "val_acc" and row[1] == metrics["val_acc"]
+        assert row[2] == pytest.approx(reference(model, VAL, multiclass_accuracy), abs=1e-6)
+        assert any(note.startswith("val_acc: logged") for note in notes)
 
     def test_a_callback_that_logs(self) -> None:
         model = UpdatesOnly()
