@@ -37,6 +37,18 @@ from lightning_metrics_base.sync_advice import SilencedSyncAdvice
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
 
 _PROPERTIES = ("train_metrics", "val_metrics", "test_metrics", "best_values", "log_sep", "buffer_batches", "track_best")
+_READ_ONLY = frozenset(_PROPERTIES)
+
+
+def _read_only_message(name: str) -> str:
+    if name.endswith("_metrics"):
+        stage = name.removesuffix("_metrics")
+        return (
+            f"`{name}` is read-only: MetricAwareModule builds it from its `metrics` argument, and an assigned"
+            f" collection would never be updated or logged. Pass the metrics to `super().__init__(metrics=...)`"
+            f" (per stage: `metrics={{{stage!r}: {{...}}, ...}}`)."
+        )
+    return f"`{name}` is read-only: MetricAwareModule sets it (from its constructor arguments, or as it runs)."
 
 
 class MetricAwareModule(ModuleHooks, BatchHooks):
@@ -151,6 +163,13 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         self.epoch_metrics: dict[str, Tensor] = {}
         self._padding, self._quiet, self._figures = PaddingWarnings(), SilencedSyncAdvice(), FigureSender()
         self._large_states_said: set[str] = set()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # `nn.Module.__setattr__` stores a module under any name, past a read-only property: a collection
+        # assigned to `self.val_metrics` would be kept and never used. Refused with what to do instead.
+        if name in _READ_ONLY:
+            raise AttributeError(_read_only_message(name))
+        super().__setattr__(name, value)
 
     @property
     def log_sep(self) -> str:

@@ -310,6 +310,25 @@ def test_tensors_read_out_of_any_object_reach_the_metrics_detached(
     assert float(trainer.callback_metrics["val/auroc"]) == pytest.approx(reference, abs=1e-6)
 
 
+class AssignsItsOwnCollection(Classifier):
+    """Code ported from a hand-written module, which kept its own collection per stage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.val_metrics = MetricCollection({"auroc": MulticlassAUROC(NUM_CLASSES)})
+
+
+def test_assigning_a_stage_collection_is_refused_with_what_to_do() -> None:
+    with pytest.raises(AttributeError, match=r"`val_metrics` is read-only.*super\(\).__init__\(metrics=\.\.\.\)"):
+        AssignsItsOwnCollection()
+    model = Classifier()
+    for name in ("train_metrics", "test_metrics", "log_sep", "buffer_batches", "track_best", "best_values"):
+        with pytest.raises(AttributeError, match=f"`{name}` is read-only"):
+            setattr(model, name, MetricCollection({"acc": MulticlassAccuracy(NUM_CLASSES)}))
+    model.my_metric = MulticlassAccuracy(NUM_CLASSES)  # a metric of the user's own is theirs to keep
+    assert isinstance(model.my_metric, MulticlassAccuracy)
+
+
 # ---------------------------------------------------------------- 5. a user's own self.log of a module's name
 
 
