@@ -219,8 +219,17 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         return self._step("test", batch, dataloader_idx)
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        """Return ``forward`` of the inputs: a tensor batch is the input, a pair is unpacked."""
-        inputs = batch if isinstance(batch, Tensor) else self.unpack_batch(batch)[0]
+        """Return ``forward`` of the inputs.
+
+        A tensor batch is the input; a one-element tuple or list holds it (a ``TensorDataset`` of inputs
+        alone gives those); anything else goes through ``unpack_batch``, and its inputs are used.
+        """
+        if isinstance(batch, Tensor):
+            inputs = batch
+        elif isinstance(batch, (tuple, list)) and len(batch) == 1:
+            inputs = batch[0]
+        else:
+            inputs = self.unpack_batch(batch)[0]
         return self(inputs)
 
     @torch.compiler.disable  # type: ignore[untyped-decorator]

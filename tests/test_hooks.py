@@ -138,8 +138,11 @@ class TestUserHooks:
     def test_predict_step_returns_forward(self) -> None:
         data = classification_data(40, seed=8)
         model = Classifier()
-        batches = make_trainer().predict(model, loader(data, batch_size=16))
-        assert torch.allclose(torch.cat(batches), predict_all(model, data)[0])  # type: ignore[arg-type]
+        expected = predict_all(model, data)[0]
+        inputs_alone = TensorDataset(data.tensors[0])  # batches are one-element lists: [x]
+        for dataset in (data, inputs_alone):
+            batches = make_trainer().predict(model, loader(dataset, batch_size=16))
+            assert torch.allclose(torch.cat(batches), expected)  # type: ignore[arg-type]
 
 
 class TestRunTimeErrors:
