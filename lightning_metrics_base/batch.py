@@ -137,28 +137,45 @@ def samples_in(target: Any, owner: str = "MetricAwareModule") -> int:
 def loss_parts(loss: Any) -> dict[str, Tensor]:
     """What ``compute_loss`` returned, as ``{"loss": total, **components}``; a number component becomes a tensor.
 
+    A total of one element shaped ``(1,)`` (or ``(1, 1)``) is taken as the 0-d tensor it holds.
+
     Raises:
         ValueError: a dict without ``"loss"``; the message lists the keys present.
-        TypeError: a component that is neither a 0-d tensor nor a number; the message names its key.
+        TypeError: a total that is not a tensor of one element (``None``, a number, an unreduced
+            loss), or a component that is neither a 0-d tensor nor a number; the message names it.
 
     Examples:
         >>> import torch
         >>> parts = loss_parts({"loss": torch.tensor(1.0), "kl": torch.tensor(0.2), "reg": 0.5})
         >>> sorted(parts), parts["reg"]
         (['kl', 'loss', 'reg'], tensor(0.5000))
+        >>> loss_parts(torch.tensor([2.0]))
+        {'loss': tensor(2.)}
     """
     if not isinstance(loss, Mapping):
-        return {"loss": loss}
+        return {"loss": _total(loss)}
     if "loss" not in loss:
         raise ValueError(
             f"compute_loss returned a dict without 'loss' (keys: {sorted(map(str, loss))}); put the total loss,"
             " the one to minimise, under 'loss' and its components under other keys."
         )
-    parts = {"loss": loss["loss"]}
+    parts = {"loss": _total(loss["loss"])}
     for key, value in loss.items():
         if key != "loss":
             parts[str(key)] = _component(str(key), value, loss["loss"])
     return parts
+
+
+def _total(loss: Any) -> Tensor:
+    if isinstance(loss, Tensor) and loss.numel() == 1:
+        return loss if loss.ndim == 0 else loss.reshape(())  # a view: backward reaches the graph
+    described = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else type(loss).__name__
+    remedy = (
+        "to skip a batch, write your own `training_step` and return None from it"
+        if loss is None
+        else "return the loss as a tensor (reduce it, e.g. with `.mean()`)"
+    )
+    raise TypeError(f"compute_loss returned {described} as the loss, which must be a tensor of one element; {remedy}.")
 
 
 def _component(key: str, value: Any, total: Any) -> Tensor:

@@ -64,6 +64,14 @@ class TestBatchHelpers:
         assert loss_parts(loss) == {"loss": loss}
         with pytest.raises(ValueError, match=r"without 'loss' \(keys: \['a', 'b'\]\)"):
             loss_parts({"b": loss, "a": loss})
+        weight = torch.ones((), requires_grad=True)
+        (total,) = loss_parts({"loss": torch.tensor([3.0]) * weight}).values()
+        assert total.shape == () and total.requires_grad
+        total.backward()
+        assert float(weight.grad) == 3.0  # type: ignore[arg-type]
+        for wrong, shown in ((None, "NoneType"), (0.5, "float"), (torch.ones(2), r"a tensor of shape \(2,\)")):
+            with pytest.raises(TypeError, match=rf"compute_loss returned {shown} as the loss, which must be a tensor"):
+                loss_parts(wrong)
 
     def test_detach_reaches_inside_containers(self) -> None:
         x = torch.ones(2, requires_grad=True) * 2

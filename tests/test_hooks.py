@@ -154,6 +154,14 @@ class TestRunTimeErrors:
         with pytest.raises(NotImplementedError, match=r"NoLoss.*implement `compute_loss.*`loss_fn="):
             NoLoss().compute_loss(torch.zeros(1), torch.zeros(1))
 
+    def test_an_unreduced_loss_is_refused_naming_its_shape(self) -> None:
+        class Unreduced(Classifier):
+            def compute_loss(self, preds: Tensor, target: Tensor) -> Tensor:
+                return F.cross_entropy(preds, target, reduction="none")
+
+        with pytest.raises(TypeError, match=r"compute_loss returned a tensor of shape \(32,\) as the loss.*\.mean\(\)"):
+            make_trainer().fit(Unreduced(), loader(classification_data(64, seed=9), batch_size=32))
+
     def test_batch_that_is_not_a_pair(self) -> None:
         with pytest.raises(TypeError, match=r"unpack_batch.*dict.*Override `unpack_batch"):
             Classifier().unpack_batch({"x": 1})
