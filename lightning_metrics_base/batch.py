@@ -76,12 +76,15 @@ class BatchHooks:
         return samples_in(target, type(self).__name__)
 
 
-def check_model_outputs(preds: Any, target: Any, outputs: tuple[str, ...] | None) -> None:
+def check_model_outputs(preds: Any, target: Any, outputs: tuple[str, ...] | None, by: str = "forward") -> None:
     """Check that ``forward``'s result and the target are dicts holding every output (if there are ``outputs``).
 
+    With ``by="metric_inputs"``, the same check of what ``metric_inputs`` returned, each output's metrics
+    reading their own key of both dicts.
+
     Raises:
-        ValueError: ``forward`` did not return a dict, or an output is missing from it or from the
-            target; the message names the output and the keys present.
+        ValueError: ``forward`` (or ``metric_inputs``) did not return a dict, or an output is missing
+            from it or from the target; the message names the output and the keys present.
 
     Examples:
         >>> import torch
@@ -92,11 +95,18 @@ def check_model_outputs(preds: Any, target: Any, outputs: tuple[str, ...] | None
     """
     if outputs is None:
         return
-    for what, value in (("what forward returned", preds), ("the target", target)):
+    checked = (
+        (("what forward returned", "forward returned", preds), ("the target", "the target is", target))
+        if by == "forward"
+        else (
+            ("the predictions metric_inputs returned", "metric_inputs returned predictions as", preds),
+            ("the target metric_inputs returned", "metric_inputs returned the target as", target),
+        )
+    )
+    for what, returned, value in checked:
         if not isinstance(value, Mapping):
             raise ValueError(
-                f"{'forward returned' if what.startswith('what') else 'the target is'} a {type(value).__name__},"
-                f" but `outputs={outputs}` needs a dict holding every output."
+                f"{returned} a {type(value).__name__}, but `outputs={outputs}` needs a dict holding every output."
             )
         for output in outputs:
             if output not in value:

@@ -304,6 +304,7 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         preds, target = self.metric_inputs(detach(preds), detach(target))
         # again: `metric_inputs` may read tensors out of an object that `detach` cannot copy (any class)
         preds, target = detach(preds), detach(target)
+        check_model_outputs(preds, target, self.outputs, by="metric_inputs")
         step_values = stage == "train" and self.log_train_step and self._logs_this_step(prog_bar=True)
         values = self._metric_store.update(stage, dataloader_idx, preds, target, step_values)
         for name, scalar, source in name_step_values(self._namer, self._names, values or {}):

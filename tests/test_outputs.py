@@ -119,7 +119,32 @@ class TensorOut(TwoHeads):
         return super().forward(x)["cls"]
 
 
+class DropsAnOutput(TwoHeads):
+    def metric_inputs(self, preds: Any, target: Any) -> tuple[Any, Any]:
+        preds, target = super().metric_inputs(preds, target)
+        return {"cls": preds["cls"]}, target
+
+
+class FlattensTheOutputs(TwoHeads):
+    def metric_inputs(self, preds: Any, target: Any) -> tuple[Any, Any]:
+        return preds["cls"], target
+
+
 class TestErrors:
+    @pytest.mark.parametrize(
+        ("module", "match"),
+        [
+            (
+                DropsAnOutput,
+                r"output 'big' is missing from the predictions metric_inputs returned; its keys: \['cls'\]",
+            ),
+            (FlattensTheOutputs, r"metric_inputs returned predictions as a Tensor, but `outputs=\('cls', 'big'\)`"),
+        ],
+    )
+    def test_right_after_metric_inputs(self, module: type[TwoHeads], match: str) -> None:
+        with pytest.raises(ValueError, match=match):
+            make_trainer().validate(module(), loader(classification_data(32, seed=407), batch_size=16))
+
     @pytest.mark.parametrize(
         ("module", "match"),
         [
