@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
@@ -40,17 +41,24 @@ def update_error(
     where = "" if batch is None else f" at batch {batch} of the epoch,"
     return MetricUpdateError(
         f"{stage} metric {metric!r} failed to update (dataloader {dataloader_idx}){where} with preds of"
-        f" {describe(preds)} and target of {describe(target)}: {err} {_update_advice(err)}"
+        f" {describe(preds)} and target of {describe(target)}: {err} {_update_advice(err, preds)}"
     )
 
 
-def _update_advice(err: Exception) -> str:
+def _update_advice(err: Exception, preds: Any) -> str:
     if isinstance(err, TypeError) and "required" in str(err) and "argument" in str(err):
         # a metric whose update takes more than (preds, target), such as a retrieval metric's `indexes`
         return (
             "The module calls `update(preds, target)`: for a metric that needs more arguments, subclass it so"
             " that its `update` reads them from the target (return them with the target from `unpack_batch`"
             " or `metric_inputs`); the docs' hard cases show how."
+        )
+    if isinstance(preds, (Mapping, tuple)):
+        # a model returning several things (a dict, a Hugging Face output, a namedtuple) without `outputs`
+        return (
+            f"The metrics received the predictions as a {type(preds).__name__}: override"
+            " `metric_inputs(self, preds, target)` to return what they read (for example `preds['logits']`"
+            " or `preds.logits`), or declare `outputs=` for a model with several outputs."
         )
     return "Check `metric_inputs()` and the metric's arguments (e.g. `num_classes`)."
 

@@ -162,6 +162,17 @@ class TestRunTimeErrors:
         with pytest.raises(TypeError, match=r"compute_loss returned a tensor of shape \(32,\) as the loss.*\.mean\(\)"):
             make_trainer().fit(Unreduced(), loader(classification_data(64, seed=9), batch_size=32))
 
+    def test_a_dict_of_outputs_fed_to_the_metrics_says_to_override_metric_inputs(self) -> None:
+        class DictOut(Classifier):
+            def forward(self, x: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+                return {"logits": self.net(x), "features": x}
+
+            def compute_loss(self, preds: Any, target: Tensor) -> Tensor:
+                return F.cross_entropy(preds["logits"], target)
+
+        with pytest.raises(MetricUpdateError, match=r"received the predictions as a dict: override `metric_inputs"):
+            make_trainer().fit(DictOut(), loader(classification_data(64, seed=9), batch_size=32))
+
     def test_batch_that_is_not_a_pair(self) -> None:
         with pytest.raises(TypeError, match=r"unpack_batch.*dict.*Override `unpack_batch"):
             Classifier().unpack_batch({"x": 1})
