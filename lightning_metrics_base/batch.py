@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable, Mapping, MutableMapping, Sized
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -76,7 +76,9 @@ class BatchHooks:
         return samples_in(target, type(self).__name__)
 
 
-def check_model_outputs(preds: Any, target: Any, outputs: tuple[str, ...] | None, by: str = "forward") -> None:
+def check_model_outputs(
+    preds: Any, target: Any, outputs: tuple[str, ...] | None, by: Literal["forward", "metric_inputs"] = "forward"
+) -> None:
     """Check that ``forward``'s result and the target are dicts holding every output (if there are ``outputs``).
 
     With ``by="metric_inputs"``, the same check of what ``metric_inputs`` returned, each output's metrics
