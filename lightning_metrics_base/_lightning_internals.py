@@ -61,13 +61,21 @@ def sync_advice_cache() -> set[str] | None:
     return cache if isinstance(cache, set) else None
 
 
+HOOK_NAME_ATTRIBUTE = "_current_fx_name"
+"""The attribute in which a `LightningModule` holds the name of the hook Lightning is running now.
+
+Lightning 2.x sets it (a string, or ``None``) before and after every module and callback hook it
+calls, some 60 times a training step; ``LightningModule.__init__`` makes it a plain attribute, never a
+parameter, buffer or submodule."""
+
+
 def current_hook(module: Any) -> str | None:
     """The name of the hook Lightning is running now (``LightningModule._current_fx_name``), or ``None``.
 
     Lightning 2.x sets it around every module and callback hook it calls; ``self.log`` reads it to find
     its defaults.
     """
-    name = getattr(module, "_current_fx_name", None)
+    name = getattr(module, HOOK_NAME_ATTRIBUTE, None)
     return name if isinstance(name, str) else None
 
 

@@ -20,7 +20,7 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor
 
-from lightning_metrics_base._lightning_internals import hparams_initial, should_update_logs
+from lightning_metrics_base._lightning_internals import HOOK_NAME_ATTRIBUTE, hparams_initial, should_update_logs
 from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts
 from lightning_metrics_base.best import BestTracker
 from lightning_metrics_base.config import STAGES, MetricsConfig, check_options, plain_hparams
@@ -165,6 +165,12 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         self._large_states_said: set[str] = set()
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == HOOK_NAME_ATTRIBUTE:
+            # Lightning sets it around every hook it calls, some 60 times a step; a plain attribute, so
+            # `nn.Module.__setattr__`'s checks (about 1.3 µs a call) are skipped, as Lightning's own
+            # result metrics skip them. Where it is written is where `nn.Module` would write it.
+            self.__dict__[name] = value
+            return
         # `nn.Module.__setattr__` stores a module under any name, past a read-only property: a collection
         # assigned to `self.val_metrics` would be kept and never used. Refused with what to do instead.
         if name in _READ_ONLY:

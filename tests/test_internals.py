@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 from helpers import Classifier, classification_data, loader, make_trainer
+from lightning import LightningModule
 from lightning.pytorch.callbacks import Callback
 from torchmetrics import MetricCollection
 from torchmetrics.aggregation import MaxMetric, SumMetric
@@ -229,6 +230,23 @@ class TestLightningInternals:
         assert lightning_internals.epoch_end_step(trainer, "train") == 5  # the train epoch's values are one back
         assert lightning_internals.epoch_end_step(trainer, "val") == 6
 
+    def test_hook_name_attribute(self) -> None:
+        hook_name = lightning_internals.HOOK_NAME_ATTRIBUTE
+
+        class Sees(Classifier):
+            def training_step(self, batch: Any, batch_idx: int) -> Any:
+                self.seen.append(lightning_internals.current_hook(self))
+                return super().training_step(batch, batch_idx)
+
+        # a plain instance attribute (no class attribute or descriptor, not a parameter, buffer or module)
+        plain = LightningModule()
+        assert hook_name in vars(plain) and vars(plain)[hook_name] is None and not hasattr(LightningModule, hook_name)
+        model = Sees()
+        model.seen = []
+        make_trainer(max_epochs=1).fit(model, loader(classification_data(64, seed=5), batch_size=32))
+        assert model.seen == ["training_step", "training_step"]
+        assert lightning_internals.current_hook(model) is None and vars(model)[hook_name] is None
+
     def test_hparams_initial_is_what_loggers_receive(self) -> None:
         class Saves(Classifier):
             def __init__(self, lr: float = 0.05) -> None:
@@ -265,7 +283,7 @@ class TestLightningInternals:
             r"\.(_reductions|_computed|_merge_compute_groups|_state_is_copy|_enable_compute_groups|_groups_checked"
             r"|_compute_groups_create_state_ref|_init_compute_groups|_to_sync|_is_synced|_defaults|_dtype"
             r"|_convert_output|_logger_connector|_batches_that_stepped|_hparams_initial|warning_cache"
-            r"|_update_count|_forward_cache|fit_loop\.epoch_loop)\b"
+            r"|_update_count|_forward_cache|_current_fx_name|fit_loop\.epoch_loop)\b"
         )
         offenders = [
             f"{path.name}:{number}"

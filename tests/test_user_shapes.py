@@ -40,6 +40,7 @@ from torchmetrics.retrieval import RetrievalMAP
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from lightning_metrics_base import MetricAwareModule, MetricUpdateError
+from lightning_metrics_base._lightning_internals import HOOK_NAME_ATTRIBUTE
 
 TRAIN, VAL = classification_data(200, seed=900), classification_data(150, seed=901)
 
@@ -327,6 +328,17 @@ def test_assigning_a_stage_collection_is_refused_with_what_to_do() -> None:
             setattr(model, name, MetricCollection({"acc": MulticlassAccuracy(NUM_CLASSES)}))
     model.my_metric = MulticlassAccuracy(NUM_CLASSES)  # a metric of the user's own is theirs to keep
     assert isinstance(model.my_metric, MulticlassAccuracy)
+
+
+def test_the_name_of_the_running_hook_is_set_as_nn_module_sets_it() -> None:
+    # Lightning sets it around every hook call; the module writes it without `nn.Module`'s checks
+    hook_name = HOOK_NAME_ATTRIBUTE
+    model, plain = Classifier(), torch.nn.Module()
+    for value in ("training_step", None, "on_train_epoch_end"):
+        setattr(model, hook_name, value)
+        setattr(plain, hook_name, value)
+        assert vars(model)[hook_name] == vars(plain)[hook_name] == value and getattr(model, hook_name) == value
+    assert hook_name not in {*model._modules, *model._parameters, *model._buffers}
 
 
 # ---------------------------------------------------------------- 5. a user's own self.log of a module's name
