@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import types
 from typing import Any
 
 import pytest
@@ -283,3 +285,15 @@ def test_update_metrics_never_keeps_autograd_graphs() -> None:
     model = OwnStepWithGraph()
     make_trainer().fit(model, loader(classification_data(96, seed=360), batch_size=32))
     assert model.samples_held == 96 and model.graph_held and not any(model.graph_held)
+
+
+@pytest.mark.parametrize("name", ["training_step", "validation_step", "test_step"])
+def test_a_step_carries_the_signature_python_builds_for_it(name: str) -> None:
+    # Lightning reads the steps' signatures every batch; the module stores them, and they must not differ
+    step = getattr(MetricAwareModule, name)
+    rebuilt = types.FunctionType(step.__code__, step.__globals__, name, step.__defaults__, step.__closure__)
+    rebuilt.__annotations__, rebuilt.__kwdefaults__ = step.__annotations__, step.__kwdefaults__
+    assert "__signature__" in vars(step) and "__signature__" not in vars(rebuilt)
+    assert inspect.signature(step) == inspect.signature(rebuilt)
+    model = Classifier()
+    assert inspect.signature(getattr(model, name)) == inspect.signature(types.MethodType(rebuilt, model))
