@@ -43,8 +43,8 @@ def _signature_kept(step: Step) -> Step:
     """Store a step's signature on it, so that `inspect.signature` reads it instead of building it.
 
     Lightning inspects the steps' signatures at every batch, and `training_step`'s at every `self.log`
-    in training (about 8 µs to build one, 1 µs to read it stored). The stored signature is the one
-    Python builds; a subclass's own step is untouched.
+    in training; a stored one saves about 8 µs a time (12.5 µs → 4 µs per check here). The stored
+    signature is the one Python builds; a subclass's own step is untouched.
     """
     step.__signature__ = inspect.signature(step)  # type: ignore[attr-defined]
     return step
