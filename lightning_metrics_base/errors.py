@@ -41,8 +41,14 @@ def update_error(
     where = "" if batch is None else f" at batch {batch} of the epoch,"
     return MetricUpdateError(
         f"{stage} metric {metric!r} failed to update (dataloader {dataloader_idx}){where} with preds of"
-        f" {describe(preds)} and target of {describe(target)}: {err} {_update_advice(err, preds)}"
+        f" {describe(preds)} and target of {describe(target)}: {_sentence(err)} {_update_advice(err, preds)}"
     )
+
+
+def _sentence(err: Exception) -> str:
+    # torchmetrics' and torch's messages often end without a full stop; the advice follows as its own sentence
+    text = str(err).rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def _update_advice(err: Exception, preds: Any) -> str:

@@ -21,6 +21,13 @@ class TestUpdateError:
         assert "preds of shape (4, 5) and dtype torch.float32" in message and "5 is not 3" in message
         assert "`num_classes`" in message
 
+    def test_the_metric_s_message_ends_as_a_sentence_before_the_advice(self) -> None:
+        preds, target = torch.zeros(4, 5), torch.zeros(4, dtype=torch.long)
+        bare = update_error("val", 0, "auroc", preds, target, RuntimeError("shape '[20, 2, 2]' is invalid")).args[0]
+        assert "is invalid. Check `metric_inputs()`" in bare
+        stopped = update_error("val", 0, "acc", preds, target, ValueError("Expected 3 classes. ")).args[0]
+        assert "Expected 3 classes. Check `metric_inputs()`" in stopped
+
     def test_without_a_batch_number(self) -> None:
         message = update_error("train", 0, "acc", torch.zeros(2), torch.zeros(2), ValueError("x")).args[0]
         assert message.startswith("train metric 'acc' failed to update (dataloader 0) with preds")
