@@ -61,11 +61,11 @@ class TestSeverity:
             "\nfrom lightning.pytorch.callbacks import ModelCheckpoint\n"
             'checkpoint = ModelCheckpoint(monitor="val_f1", mode="max")\n'
         )
-        (finding,) = lint_source(source)
+        finding = next(f for f in lint_source(source) if f.code == "LM102")
         assert "`val_f1` is monitored" in finding.message and "wrong checkpoint" in finding.message
 
     def test_messages_give_the_fix(self) -> None:
-        (finding,) = lint_source((CASES / "seed_compute_in_step.py").read_text())
+        finding = next(f for f in lint_source((CASES / "seed_compute_in_step.py").read_text()) if f.code == "LM102")
         assert "Pass the Metric object to self.log" in finding.message and "self.val_f1" in finding.message
 
 
@@ -95,10 +95,12 @@ class M:
         assert bool(lint_source(source)) is found
 
     def test_noqa(self) -> None:
-        source = (CASES / "seed_compute_in_step.py").read_text().replace("# expect: LM102", "# noqa: LM102")
+        text = (CASES / "seed_compute_in_step.py").read_text()
+        source = text.replace("# expect: LM102, LM301", "# noqa: LM102, LM301")
         assert lint_source(source) == []
-        assert lint_source(source.replace("# noqa: LM102", "# noqa: LM101")) != []
-        assert lint_source(source.replace("# noqa: LM102", "# noqa")) == []
+        assert [f.code for f in lint_source(text.replace("# expect: LM102, LM301", "# noqa: LM102"))] == ["LM301"]
+        assert lint_source(source.replace("# noqa: LM102, LM301", "# noqa: LM101")) != []
+        assert lint_source(source.replace("# noqa: LM102, LM301", "# noqa")) == []
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -110,7 +112,7 @@ class TestCommandLine:
     def test_text_output_and_exit_status(self) -> None:
         result = run(str(CASES / "seed_compute_in_step.py"))
         assert result.returncode == 1
-        assert re.match(r"^\S+seed_compute_in_step\.py:29:9: LM102 val_f1: ", result.stdout)
+        assert re.match(r"^\S+seed_compute_in_step\.py:29:9: LM102 \[error\] val_f1: ", result.stdout)
         assert run(str(CASES / "correct_template.py")).returncode == 0
 
     def test_json_and_github_formats(self) -> None:
@@ -148,7 +150,7 @@ class TestCommandLine:
             (Path(item["path"]).name, item["code"])
             for item in json.loads(run("--format", "json", str(tmp_path)).stdout)
         )
-        assert codes == [("broken.py", "E999"), ("model.py", "LM102")]
+        assert codes == [("broken.py", "E999"), ("model.py", "LM102"), ("model.py", "LM301")]
 
     def test_the_lint_imports_neither_torch_nor_lightning(self) -> None:
         code = (

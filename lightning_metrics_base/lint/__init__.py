@@ -2,8 +2,10 @@
 
 ``python -m lightning_metrics_base.lint PATH...`` (or the console script ``lightning-metrics-lint``)
 reads Python files with the standard library's `ast`, never importing torch, Lightning or the code
-it reads, and reports ruff-style ``path:line:col: CODE message``. The rules are in `rules.RULES`;
-the analysis that follows Lightning's logging semantics is in `analysis`.
+it reads, and reports ruff-style ``path:line:col: CODE [severity] message``. The rules are in
+`rules.RULES`; what the linted tree defines (its metric classes and functions, across files) is in
+`project`; the analysis that follows Lightning's logging semantics is in `analysis`; notebooks are read
+by `notebooks`.
 
 Examples:
     >>> findings = lint_source('''
@@ -16,7 +18,7 @@ Examples:
     ...         self.log("val_f1", self.f1.compute())
     ... ''')
     >>> [(finding.line, finding.code) for finding in findings]
-    [(8, 'LM102')]
+    [(8, 'LM102'), (8, 'LM301')]
 """
 
 from __future__ import annotations

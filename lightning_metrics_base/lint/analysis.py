@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from lightning_metrics_base.lint.project import Project
 from lightning_metrics_base.lint.rules import (
     BEST_TRACKERS,
     ERROR,
@@ -39,6 +40,8 @@ class Finding:
     message: str
     fix: tuple[tuple[int, int, int, int, str], ...] = ()
     """Text edits ``(line, col, end_line, end_col, new text)`` (1-based lines, 0-based columns) that fix it."""
+    cell: int | None = None
+    """In a notebook, the code cell (from 1) the finding is in; ``line`` then counts within the cell."""
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Held:
     members: dict[str, Held] = field(default_factory=dict)
     node: ast.AST | None = None
     source: int = 0  # identity of the object built: two names holding one object share it
+    basis: str | None = None  # a collection built on a name it does not copy (two built on it share members)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,13 @@ class Value:
     additive: bool
     ref: str | None = None  # the attribute of the metric object, when there is one
     node: ast.AST | None = None  # the expression that computed it
+    items: dict[str, Value] | None = None  # a dict's values by key, where the keys resolve
+    elements: tuple[Value | None, ...] | None = None  # a tuple's values by position
+    refs: tuple[str, ...] = ()  # further metric attributes an object name may hold (`for m in [self.a, self.b]`)
+
+
+class Options(dict[str, ast.expr]):
+    """Constant keyword options bound to a name (``opts = dict(on_epoch=True)``), spread with ``**opts``."""
 
 
 @dataclass
@@ -73,22 +84,26 @@ class Context:
     receiver: str = "self"  # `pl_module` in a Callback hook
     env: dict[str, Any] = field(default_factory=dict)
     depth: int = 0
+    site: ast.AST | None = None  # the hook's call into the helper being walked
+    resets: set[str] = field(default_factory=set)  # metrics this hook resets (its values are per batch)
+    returns: list[Value | None] = field(default_factory=list)
 
 
 @dataclass
 class Usage:
     """What a class does with each metric attribute, gathered over all its hooks."""
 
-    stages: dict[str, set[str]] = field(default_factory=dict)
-    first_use: dict[tuple[str, str], ast.AST] = field(default_factory=dict)
+    uses: dict[str, dict[str, list[tuple[str, ast.AST, ast.AST | None]]]] = field(default_factory=dict)
     reset: set[str] = field(default_factory=set)
     logged_object: dict[str, ast.AST] = field(default_factory=dict)
     logged_compute: dict[str, ast.AST] = field(default_factory=dict)
-    computed_at_epoch_end: dict[str, ast.AST] = field(default_factory=dict)
+    computed: dict[str, ast.AST] = field(default_factory=dict)
     fed_elsewhere: set[str] = field(default_factory=set)
 
 
 _LOG_ATTRS = ("log", "log_dict")
+_LEGACY_ROOTS = ("pytorch_lightning", "lightning")
+_RANK = {INFO: 0, WARNING: 1, ERROR: 2}
 _WRAPPERS = ("item", "detach", "cpu", "float", "clone", "mean", "squeeze")
 
 
@@ -111,14 +126,23 @@ class FileAnalysis:
         [(10, 'LM101', 'error')]
     """
 
-    def __init__(self, path: str, source: str) -> None:
+    def __init__(self, path: str, source: str, project: Project | None = None) -> None:
         self.path = path
         self.source = source
         self.tree = ast.parse(source, filename=path)
         self.lines = source.splitlines()
-        self._findings: dict[tuple[int, int, str], Finding] = {}
+        self._findings: dict[tuple[int, str], Finding] = {}
         self._classes: dict[str, str] = {}  # alias -> torchmetrics/sklearn origin of a class or function
         self._modules: dict[str, str] = {}  # alias -> "torchmetrics" | "sklearn" | "torch.nn"
+        self._legacy: set[str] = set()  # aliases of pytorch_lightning / lightning (legacy `pl.metrics`)
+        self._evaluate: set[str] = set()  # aliases of Hugging Face `evaluate`
+        self._evaluate_load: set[str] = set()  # `from evaluate import load`
+        self.project = project or Project()
+        self.options: dict[str, dict[str, ast.expr]] = {}  # self.X holding constant `self.log` options
+        self.dynamic: list[Held] = []  # metrics set with `setattr(self, computed_name, ...)`
+        self._shared_collections: list[tuple[str, str, ast.stmt, str]] = []
+        self.evaluate_attrs: set[str] = set()
+        self.evaluate_names: set[str] = set()
         self._sources = 0
         self._current_attrs: dict[str, Held] = {}
         self.monitors = self._monitors()
@@ -128,7 +152,9 @@ class FileAnalysis:
     def findings(self) -> list[Finding]:
         """Every finding of the file, ordered by position, one per position and code."""
         self._read_imports()
-        self._module_scope()
+        if self._reaches_lightning():
+            self._module_scope()
+        self._device_moves()
         for node in ast.walk(self.tree):
             if isinstance(node, ast.ClassDef):
                 self._class(node)
@@ -138,8 +164,9 @@ class FileAnalysis:
         line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1
         if self._suppressed(line, code):
             return
-        key = (line, col, code)
-        if key not in self._findings:
+        key = (line, code)  # one finding per line and code: the most severe, the first of equals
+        existing = self._findings.get(key)
+        if existing is None or _RANK[severity] > _RANK[existing.severity]:
             self._findings[key] = Finding(self.path, line, col, code, severity, message, tuple(fix))
 
     def _suppressed(self, line: int, code: str) -> bool:
@@ -161,8 +188,30 @@ class FileAnalysis:
                     root = alias.name.split(".")[0]
                     if root in ("torchmetrics", "sklearn"):
                         self._modules[alias.asname or root] = root if alias.asname is None else alias.name
+                    elif root in _LEGACY_ROOTS:
+                        self._legacy.add(alias.asname or root)
+                        if alias.name.endswith(".metrics") and alias.asname:
+                            self._modules[alias.asname] = "torchmetrics"
+                    elif alias.name == "evaluate":
+                        self._evaluate.add(alias.asname or "evaluate")
             elif isinstance(node, ast.ImportFrom) and node.module:
-                root = node.module.split(".")[0]
+                parts = node.module.split(".")
+                root = parts[0]
+                if root in _LEGACY_ROOTS:
+                    if "metrics" in parts:  # `from pytorch_lightning.metrics(.x) import Accuracy`: the legacy classes
+                        for alias in node.names:
+                            if alias.name[:1].isupper():
+                                self._classes[alias.asname or alias.name] = f"torchmetrics.{alias.name}"
+                    else:
+                        for alias in node.names:
+                            if alias.name == "metrics":
+                                self._modules[alias.asname or "metrics"] = "torchmetrics"
+                    continue
+                if root == "evaluate":
+                    for alias in node.names:
+                        if alias.name == "load":
+                            self._evaluate_load.add(alias.asname or "load")
+                    continue
                 if root not in ("torchmetrics", "sklearn"):
                     continue
                 for alias in node.names:
@@ -178,10 +227,22 @@ class FileAnalysis:
             full = self._classes[func.id]
             return full.split(".")[0], full.rsplit(".", 1)[1]
         chain = _chain(func)
+        if len(chain) >= 3 and chain[0] in self._legacy and chain[1] == "metrics":
+            return "torchmetrics", chain[-1]  # `pl.metrics.Accuracy()`, `pl.metrics.classification.F1()`
         if chain and chain[0] in self._modules:
             module = self._modules[chain[0]]
             full = ".".join([module, *chain[1:]])
             return full.split(".")[0], chain[-1]
+        if isinstance(func, ast.Call) and _is_name(func.func, "getattr") and len(func.args) >= 2:
+            module_chain = _chain(func.args[0])
+            if module_chain and module_chain[0] in self._modules:  # `getattr(torchmetrics, name)(...)`
+                module = ".".join([self._modules[module_chain[0]], *module_chain[1:]])
+                name = func.args[1].value if isinstance(func.args[1], ast.Constant) else None
+                if isinstance(name, str):
+                    return module.split(".")[0], name
+                return module.split(".")[0], ("metric" if "functional" in module else "Metric")
+        if isinstance(func, ast.Name) and func.id in self.project.metric_classes:
+            return "torchmetrics", func.id  # a Metric subclass defined in the project
         return None
 
     def _construction(self, node: ast.AST, env: dict[str, Any] | None = None) -> Held | None:
@@ -198,8 +259,12 @@ class FileAnalysis:
             keywords = _constant_keywords(node)
             self._sources += 1
             if name == "MetricCollection":
-                members = self._members(node.args[0] if node.args else None, env)
-                return Held("collection", name, keywords, members, node, self._sources)
+                given = (
+                    node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "metrics"), None)
+                )
+                members = self._members(given, env)
+                basis = given.id if isinstance(given, ast.Name) and given.id not in env else None
+                return Held("collection", name, keywords, members, node, self._sources, basis)
             if name in ("ClasswiseWrapper", "MinMaxMetric", "MultioutputWrapper", "BootStrapper", "Running"):
                 inner = self._construction(node.args[0], env) if node.args else None
                 if inner is not None and inner.kind == "metric":
@@ -214,6 +279,9 @@ class FileAnalysis:
             base = self._held(node.func.value, env) or self._attr_held(node.func.value, self._current_attrs)
             if base is not None and base.kind in ("collection", "metric"):
                 return self._copy(base, node)
+            if any(keyword.arg in ("prefix", "postfix") for keyword in node.keywords):
+                self._sources += 1  # `.clone(prefix=...)` is MetricCollection's: a new collection of copies
+                return Held("collection", "MetricCollection", {}, {}, node, self._sources)
         return None
 
     def _copy(self, held: Held, node: ast.AST) -> Held:
@@ -230,6 +298,7 @@ class FileAnalysis:
             members = {}
             for key, value in zip(node.keys, node.values, strict=True):
                 held = self._construction(value, env) or (self._held(value, env) if value is not None else None)
+                held = held or (self._attr_held(value, self._current_attrs) if value is not None else None)
                 if held is not None and isinstance(key, ast.Constant) and isinstance(key.value, str):
                     members[key.value] = held
             return members
@@ -249,6 +318,48 @@ class FileAnalysis:
 
     # ------------------------------------------------------------------ module scope: LM206
 
+    def _reaches_lightning(self) -> bool:
+        """Whether this file's objects can reach a LightningModule or Callback (LM206 is about those only)."""
+        if self.path in self.project.lightning_files or self._legacy:
+            return True
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.ClassDef) and any(
+                _chain(base)[-1:]
+                and _chain(base)[-1] in ("LightningModule", "Callback", *self.project.lightning_classes)
+                for base in node.bases
+            ):
+                return True
+        return False
+
+    def _device_moves(self) -> None:
+        """LM204 in every function: `.to("cuda")` / `.cuda()` on a metric, also one stored in a dict of metrics."""
+        for function in ast.walk(self.tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            stores: dict[str, list[ast.expr]] = {}
+            for node in ast.walk(function):
+                if isinstance(node, ast.Assign):
+                    for target in node.targets:
+                        if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                            stores.setdefault(target.value.id, []).append(node.value)
+            for values in stores.values():
+                if not any(self._construction(value) is not None for value in values):
+                    continue
+                for value in values:  # a dict that holds metrics holds metrics in every branch
+                    if isinstance(value, ast.Call) and _moves_to_cuda(value) and isinstance(value.func, ast.Attribute):
+                        self._lm204(value, self._construction(value.func.value) or Held("metric", "Metric"))
+
+    def _lm204(self, call: ast.Call, held: Held) -> None:
+        assert isinstance(call.func, ast.Attribute)
+        self._add(
+            call,
+            "LM204",
+            ERROR,
+            f"`.{call.func.attr}(...)` on the metric {held.name}: a metric registered on the module (an"
+            " attribute, `nn.ModuleDict` or `MetricCollection`) moves with it to the device Lightning"
+            " chooses; moving it by hand pins it to one device (every DDP process on cuda:0). Remove the call.",
+        )
+
     def _module_scope(self) -> None:
         for statement in self.tree.body:
             self._scope_constructions(statement, "module scope")
@@ -260,7 +371,7 @@ class FileAnalysis:
                         self._add(
                             default,
                             "LM206",
-                            WARNING,
+                            ERROR,
                             f"{held.name} as a default argument of {node.name}() is built once and shared by every"
                             " call and every module: its state leaks between them. Default to None and construct"
                             " the metric in `__init__`.",
@@ -272,7 +383,7 @@ class FileAnalysis:
                 self._add(
                     place,
                     "LM206",
-                    WARNING,
+                    ERROR,
                     f"{held.name} at {where} is one object shared by every module that uses it: its state leaks"
                     " between modules and runs, and it is not registered with any module. Construct it in"
                     " `__init__`.",
@@ -308,27 +419,112 @@ class FileAnalysis:
         """``self.X`` as ``__init__``, ``setup`` and ``configure_*`` assign it (every branch)."""
         attrs: dict[str, Held] = {}
         self._current_attrs = attrs
+        self.options = {}
+        self.dynamic = []
+        self._shared_collections = []
         for name, method in methods.items():
             if name not in ("__init__", "setup") and not name.startswith("configure_"):
                 continue
-            env: dict[str, Any] = {}
+            env: dict[str, Any] = self._typed_parameters(method)
             for statement in _statements(method.body):
+                if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+                    self._setattr(statement.value, method, env)
                 if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or statement.value is None:
                     for call in _calls(statement):
                         self._moves(call, attrs)
                     continue
                 targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-                held = self._construction(statement.value, env) or self._held(statement.value, env)
-                held = held or self._attr_held(statement.value, attrs)
-                if held is None and isinstance(statement.value, (ast.Dict, ast.List, ast.Tuple, ast.Call)):
-                    held = self._plain(statement.value, env, attrs)
+                held = self._assigned(statement.value, env, attrs)
+                if held is None and isinstance(statement, ast.AnnAssign) and self._is_metric_type(statement.annotation):
+                    self._sources += 1
+                    held = Held("metric", "Metric", {}, {}, statement.value, self._sources)
                 self._moves_in(statement.value, attrs, env)
                 for target in targets:
                     if isinstance(target, ast.Name) and held is not None:
                         env[target.id] = held
                     elif _is_self_attr(target) and held is not None:
                         self._assign_attr(attrs, target.attr, held, statement)  # type: ignore[attr-defined]
+                    elif _is_self_attr(target) and (options := _options(statement.value)) is not None:
+                        self.options[target.attr] = options  # type: ignore[attr-defined]
         return attrs
+
+    def _assigned(self, value: ast.expr, env: dict[str, Any], attrs: dict[str, Held]) -> Held | None:
+        if isinstance(value, ast.IfExp):  # `metrics if metrics else default`: what either branch holds
+            return self._assigned(value.body, env, attrs) or self._assigned(value.orelse, env, attrs)
+        if isinstance(value, ast.BoolOp):
+            return next((h for item in value.values if (h := self._assigned(item, env, attrs)) is not None), None)
+        held = self._construction(value, env) or self._held(value, env) or self._attr_held(value, attrs)
+        if held is None and isinstance(value, (ast.List, ast.Tuple)):
+            starred = [self._held(item.value, env) for item in value.elts if isinstance(item, ast.Starred)]
+            typed = [item for item in starred if item is not None]
+            if typed:  # `[*metrics, ...]` of a parameter typed as metrics
+                return typed[0]
+        if held is None and isinstance(value, (ast.Dict, ast.List, ast.Tuple, ast.Call)):
+            held = self._plain(value, env, attrs)
+        return held
+
+    def _typed_parameters(self, method: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, Any]:
+        """The parameters annotated with a metric type (``metrics: list[Metric]``, ``f1: MetricCollection``)."""
+        env: dict[str, Any] = {}
+        arguments = [*method.args.posonlyargs, *method.args.args, *method.args.kwonlyargs]
+        for argument in arguments:
+            if argument.annotation is not None and self._is_metric_type(argument.annotation):
+                self._sources += 1
+                single = isinstance(argument.annotation, ast.Name | ast.Attribute)
+                metric = Held("metric", "Metric", {}, {}, argument, self._sources)
+                env[argument.arg] = metric if single else Held("list", "Metric", {}, {"*": metric}, argument)
+        return env
+
+    def _is_metric_type(self, annotation: ast.AST) -> bool:
+        for node in ast.walk(annotation):
+            name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+            if name is None:
+                continue
+            if name in self.project.metric_classes or (
+                name in self._classes and self._classes[name].split(".")[0] == "torchmetrics"
+            ):
+                return True
+            if isinstance(node, ast.Attribute) and _chain(node)[:1] and _chain(node)[0] in self._modules:
+                return name[:1].isupper() and self._modules[_chain(node)[0]].startswith("torchmetrics")
+            if name.endswith("Metric") and self._imported_from_metrics_module(name):
+                return True
+        return False
+
+    def _imported_from_metrics_module(self, name: str) -> bool:
+        for node in ast.walk(self.tree):
+            from_metrics = isinstance(node, ast.ImportFrom) and node.module and "metric" in node.module.split(".")[-1]
+            if from_metrics and any((alias.asname or alias.name) == name for alias in node.names):  # type: ignore[attr-defined]
+                return True
+        return False
+
+    def _setattr(self, call: ast.Call, method: ast.AST, env: dict[str, Any]) -> None:
+        """``setattr(self, name, Metric(...))`` with a computed name: metrics reached by ``getattr`` later."""
+        if not (_is_name(call.func, "setattr") and len(call.args) == 3 and _is_name(call.args[0], "self")):
+            return
+        held = self._construction(call.args[2], env)
+        if held is None and isinstance(call.args[2], ast.Call):
+            # `setattr(self, name, cls())` in a loop over torchmetrics classes
+            classes = [
+                name
+                for node in ast.walk(method)
+                if isinstance(node, ast.Attribute | ast.Name) and not isinstance(getattr(node, "ctx", None), ast.Store)
+                for name in [self._class_reference(node)]
+                if name is not None
+            ]
+            if classes:
+                self._sources += 1
+                additive = all(is_additive(name, {}) for name in classes)
+                held = Held("metric", classes[0] if additive else "Metric", {}, {}, call, self._sources)
+        if held is not None:
+            self.dynamic.append(held)
+
+    def _class_reference(self, node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name) and node.id in self._classes and node.id[:1].isupper():
+            return self._classes[node.id].rsplit(".", 1)[1]
+        chain = _chain(node)
+        if len(chain) >= 2 and chain[0] in self._modules and chain[-1][:1].isupper():
+            return chain[-1] if self._modules[chain[0]].startswith("torchmetrics") else None
+        return None
 
     def _plain(self, node: ast.AST, env: dict[str, Any], attrs: dict[str, Held]) -> Held | None:
         if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id == "dict"):
@@ -342,11 +538,14 @@ class FileAnalysis:
             }
         else:
             members = self._members(inner, env)
-        fresh = {key: held for key, held in members.items() if held.node is not None and _is_call(held.node)}
+        literal = [*inner.values] if isinstance(inner, ast.Dict) else [*getattr(inner, "elts", [])]
+        literal += [keyword.value for keyword in node.keywords] if isinstance(node, ast.Call) else []
+        fresh = [value for value in literal if self._construction(value, env) is not None]
         if not members:
             return None
         self._sources += 1
-        return Held("plain", "dict", {}, members, node, self._sources) if fresh else None
+        # a dict of metrics built here is LM202; one that only names registered metrics is an alias
+        return Held("plain" if fresh else "alias", "dict", {}, members, node, self._sources)
 
     def _attr_held(self, node: ast.AST, attrs: dict[str, Held]) -> Held | None:
         if _is_self_attr(node):
@@ -364,23 +563,16 @@ class FileAnalysis:
                 " are left out of the module. Hold them in `nn.ModuleDict` or a `MetricCollection`.",
             )
         for other, existing in attrs.items():
+            if other == name or held.kind != "collection" or existing.kind != "collection":
+                continue
             shared = {member.source for member in held.members.values()} & {
                 member.source for member in existing.members.values()
             }
-            if (
-                other != name
-                and held.kind == "collection" == existing.kind
-                and shared
-                and existing.source != held.source
-            ):
-                self._add(
-                    statement,
-                    "LM201",
-                    ERROR,
-                    f"self.{name} and self.{other} are two MetricCollections built on one dict of metrics: they hold"
-                    " the same metric objects, so their stages share one state. Build one collection and give each"
-                    " stage a copy: `collection.clone(prefix=...)`.",
-                )
+            same_basis = held.basis is not None and held.basis == existing.basis
+            if (shared or same_basis) and existing.source != held.source:
+                what = f"dict `{held.basis}`" if same_basis else "dict of metrics"
+                self._shared_collections.append((name, other, statement, what))
+        for other, existing in attrs.items():
             if other != name and existing.source == held.source and held.kind in ("metric", "collection"):
                 self._add(
                     statement,
@@ -401,58 +593,105 @@ class FileAnalysis:
             target = call.func.value
             held = self._construction(target, env) or self._attr_held(target, attrs) or self._held(target, env)
             if held is not None and held.kind in ("metric", "collection", "moduledict"):
-                self._add(
-                    call,
-                    "LM204",
-                    WARNING,
-                    f"`.{call.func.attr}(...)` on the metric {held.name}: a metric registered on the module (an"
-                    " attribute, `nn.ModuleDict` or `MetricCollection`) moves with it to the device Lightning"
-                    " chooses; moving it by hand pins it to one device. Remove the call.",
-                )
+                self._lm204(call, held)
 
     # ------------------------------------------------------------------ rules over the whole class
 
     def _class_rules(self, node: ast.ClassDef, attrs: dict[str, Held], usage: Usage) -> None:
-        for attr, stages in usage.stages.items():
-            held = attrs.get(attr.split("[")[0])
-            if len(stages) < 2 or (held is not None and held.name in BEST_TRACKERS):
-                continue
-            ordered = sorted(stages, key=lambda stage: ("train", "val", "test").index(stage))
-            place = usage.first_use[(attr, ordered[1])]
-            self._add(
-                place,
-                "LM201",
-                ERROR,
-                f"self.{attr} is updated or computed in {' and '.join(ordered)}: the stages share one state, so"
-                " each epoch value mixes them (and the sanity check leaks into training). Give each stage its own"
-                " copy (`metric.clone()`, or `MetricCollection.clone(prefix=...)`).",
-            )
-        for attr, place in usage.computed_at_epoch_end.items():
-            held = attrs.get(attr.split("[")[0])
+        resets = usage.reset | _reset_attributes(node)
+        self._shared_between_stages(attrs, usage)
+        for attr, place in usage.computed.items():
+            held = _held_of(attrs, attr)
             if held is not None and held.name in BEST_TRACKERS:
                 continue
             base = attr.split("[")[0]
-            if base in usage.reset or attr in usage.reset or attr in usage.logged_object or base in usage.logged_object:
+            if {attr, base} & (resets | set(usage.logged_object)) or attr in usage.fed_elsewhere:
                 continue
-            if attr in usage.fed_elsewhere:
+            if any(ref.startswith(f"{base}[") for ref in resets | set(usage.logged_object)) and "[*]" in attr:
                 continue
+            test_only = set(usage.uses.get(attr, {})) == {"test"}
+            spans = (
+                "a test runs one epoch, but a second `trainer.test` would start from the first one's state"
+                if test_only
+                else "its state spans every epoch since the start, so each value mixes all epochs so far"
+            )
             self._add(
                 place,
                 "LM301",
-                WARNING,
-                f"self.{attr}.compute() at the epoch end, but self.{base} is never reset nor logged as an object"
-                " (Lightning resets logged objects): its state spans every epoch since the start. Call"
-                f" `self.{attr}.reset()` after compute, or log the object: `self.log(name, self.{attr})`.",
+                INFO if test_only else ERROR,
+                f"self.{attr}.compute(), but self.{base} is never reset nor logged as an object (Lightning resets"
+                f" logged objects): {spans}. Call `self.{attr}.reset()` after compute, or log the object:"
+                f" `self.log(name, self.{attr})`.",
             )
         for attr, place in usage.logged_compute.items():
-            if attr in usage.logged_object:
+            if attr in usage.logged_object or attr.split("[")[0] in usage.logged_object:
                 self._add(
                     place,
                     "LM302",
-                    WARNING,
+                    ERROR,
                     f"self.{attr} is logged as an object and its compute() is logged too: Lightning resets the object"
-                    " after its epoch value, so the two disagree. Log it one way: the object.",
+                    " after its epoch value, so what compute() returns depends on when it runs. Log it one way:"
+                    " the object.",
                 )
+
+    def _shared_between_stages(self, attrs: dict[str, Held], usage: Usage) -> None:
+        """LM201: one object used in several stages, reported at its first use in each stage."""
+        for ref, stages in usage.uses.items():
+            held = _held_of(attrs, ref)
+            if (
+                len(stages) < 2
+                or "[*]" in ref
+                or ref == "<dynamic>"
+                or (held is not None and held.name in BEST_TRACKERS)
+            ):
+                continue
+            ordered = sorted(stages, key=_STAGES.index)
+            reads = {stage for stage, uses in stages.items() if any(how in ("compute", "logged") for how, _, _ in uses)}
+            feeds = {stage for stage, uses in stages.items() if any(how in ("forward", "update") for how, _, _ in uses)}
+            stale = reads - feeds  # state read in a stage that never feeds it: another stage's value
+            if "train" in stages:
+                severity = ERROR if reads else WARNING
+                why = (
+                    "the accumulated state is read, so each epoch value mixes the stages (and the sanity check"
+                    " leaks into training)"
+                    if reads
+                    else "only per-batch values are read today, but any compute() or logged object would mix them"
+                )
+            else:
+                severity = ERROR if stale else INFO
+                why = (
+                    f"{' and '.join(sorted(stale))} reads state it never fed: the value of another stage"
+                    if stale
+                    else "validation and test never interleave, so the values are right; a copy per stage is clearer"
+                )
+            claimed = _claimed_stage(ref)
+            for stage in ordered:
+                _, place, site = stages[stage][0]
+                if stale and stage not in stale and "train" not in stages:
+                    continue
+                if claimed == stage:
+                    continue  # `self.train_acc` in training is right; its use in another stage is the slip
+                message = (
+                    f"self.{ref} is used in {' and '.join(ordered)} (here: {stage}): the stages share one state;"
+                    f" {why}. Give each stage its own copy (`metric.clone()`, or"
+                    " `MetricCollection.clone(prefix=...)`)."
+                )
+                self._add(place, "LM201", severity, message)
+                if site is not None and site is not place:
+                    self._add(site, "LM201", severity, message)
+        for name, other, statement, basis in self._shared_collections:
+            both = {**usage.uses.get(name, {}), **usage.uses.get(other, {})}
+            read = any(how in ("compute", "logged") for stage_uses in both.values() for how, _, _ in stage_uses)
+            used_in = set(usage.uses.get(name, {})) | set(usage.uses.get(other, {}))
+            severity = (ERROR if read else WARNING) if "train" in used_in or not used_in else INFO
+            self._add(
+                statement,
+                "LM201",
+                severity,
+                f"self.{name} and self.{other} are two MetricCollections built on one {basis}: they hold the same"
+                " metric objects, so their stages share one state. Build one collection and give each stage a"
+                " copy: `collection.clone(prefix=...)`.",
+            )
 
     # ------------------------------------------------------------------ monitors
 
@@ -482,10 +721,22 @@ class _Walker:
         self.a, self.cls, self.methods, self.attrs, self.usage = analysis, cls, methods, attrs, usage
         self.appended: dict[str, Value] = {}  # self.X lists that per-batch metric values are appended to
         self.returned: dict[str, Value] = {}  # keys of dicts a step returns holding per-batch metric values
+        self.returns_batch: set[str] = set()  # stages whose step returns per-batch metric values under unknown keys
+        self._helper_values: dict[tuple[int, str], Value | None] = {}
 
     def run(self, function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Context) -> None:
+        ctx.resets |= self._resets_in(function, ctx)
         for statement in _statements(function.body):
             self._statement(statement, ctx)
+
+    def _resets_in(self, function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Context) -> set[str]:
+        resets = set()
+        for node in ast.walk(function):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "reset":
+                ref = self._ref(node.func.value, ctx)
+                if ref is not None:
+                    resets.add(ref)
+        return resets
 
     # ------------------------------------------------------------------ statements
 
@@ -495,18 +746,90 @@ class _Walker:
             targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
             for target in targets:
                 if isinstance(target, ast.Name):
+                    if value is None and (options := _options(statement.value)) is not None:
+                        ctx.env[target.id] = Options(options)
+                        continue
                     ctx.env[target.id] = value if value is not None else self._string(statement.value, ctx)
-        if isinstance(statement, ast.Return) and statement.value is not None and ctx.defaults.per_batch:
-            self._returned(statement.value, ctx)
+                elif isinstance(target, ast.Tuple | ast.List):
+                    self._bind(target, value, ctx.env)
+        elif isinstance(statement, ast.For):
+            self._bind(statement.target, self._element(statement.iter, ctx), ctx.env)
+        elif isinstance(statement, ast.Return) and statement.value is not None:
+            value = self._value(statement.value, ctx)
+            ctx.returns.append(value)
+            if ctx.defaults.per_batch and ctx.depth == 0:
+                self._returned(value, ctx)
         for call in _calls(statement):
             self._call(call, ctx)
 
-    def _returned(self, node: ast.AST, ctx: Context) -> None:
-        if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values, strict=True):
-                found = self._value(value, ctx) if value is not None else None
-                if isinstance(key, ast.Constant) and found is not None and found.kind == "batch":
-                    self.returned[str(key.value)] = found
+    def _returned(self, value: Value | None, ctx: Context) -> None:
+        if value is None or value.kind not in ("batch", "batch-dict"):
+            return
+        for key, item in (value.items or {}).items():
+            if item is not None and item.kind == "batch":
+                self.returned[key] = item
+        if not value.items and ctx.defaults.stage is not None:
+            self.returns_batch.add(ctx.defaults.stage)
+
+    def _bind(self, target: ast.AST, value: Value | None, env: dict[str, Any]) -> None:
+        if isinstance(target, ast.Name):
+            env[target.id] = value
+        elif isinstance(target, ast.Tuple | ast.List):
+            elements = value.elements if value is not None else None
+            for index, item in enumerate(target.elts):
+                if elements is not None and index < len(elements):
+                    self._bind(item, elements[index], env)
+                elif value is not None and value.kind == "batch-dict" and elements is None:
+                    self._bind(item, _element_of(value), env)
+                else:
+                    self._bind(item, None, env)
+
+    def _element(self, node: ast.AST, ctx: Context) -> Value | None:
+        """What one element of an iterated expression holds (``for x in node``)."""
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("zip", "enumerate"):
+            if node.func.id == "enumerate" and node.args:
+                return _tuple(None, self._element(node.args[0], ctx))
+            return _tuple(*(self._element(argument, ctx) for argument in node.args))
+        iterated = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args
+        if iterated and node.func.attr in ("items", "values", "keys"):  # type: ignore[attr-defined]
+            inner = self._element(node.func.value, ctx)  # type: ignore[attr-defined]
+            if node.func.attr == "items":  # type: ignore[attr-defined]
+                return _tuple(None, inner)
+            return inner if node.func.attr == "values" else None  # type: ignore[attr-defined]
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+            return self._element(node.value, ctx)  # `self.metrics[:-1]`
+        if isinstance(node, ast.List | ast.Tuple):
+            values = [self._value(item, ctx) for item in node.elts]
+            objects = [value for value in values if value is not None and value.kind == "object" and value.ref]
+            if objects and len(objects) == len(values):
+                first = objects[0]
+                refs = tuple(ref for value in objects for ref in (value.ref, *value.refs) if ref)
+                return Value("object", first.what, first.additive, first.ref, node, refs=refs)
+        held_ref = self._container_ref(node, ctx)
+        if held_ref is not None:
+            ref, held = held_ref
+            member = next(iter(held.members.values()), None)
+            return self._metric_value("object", f"{ref}[*]", member, node) if member else None
+        value = self._value(node, ctx)
+        if value is not None and value.kind in ("batch-dict", "compute-dict"):
+            return _element_of(value)
+        if value is not None and value.kind in ("batch", "compute"):
+            return value  # the entries of a per-class value are per-batch values too
+        return None
+
+    def _container_ref(self, node: ast.AST, ctx: Context) -> tuple[str, Held] | None:
+        """A `self.X` holding several metrics (a collection, a ModuleDict, a plain dict or list of them)."""
+        if _is_self_attr(node):
+            held = self.attrs.get(node.attr)  # type: ignore[attr-defined]
+            if held is not None and held.members:
+                return node.attr, held  # type: ignore[attr-defined]
+        if isinstance(node, ast.Name):
+            found = ctx.env.get(node.id)
+            if isinstance(found, Value) and found.kind == "object" and found.ref:
+                held = self._held_ref(found.ref)
+                if held is not None and held.members:
+                    return found.ref, held
+        return None
 
     # ------------------------------------------------------------------ calls
 
@@ -517,7 +840,7 @@ class _Walker:
             self.a._add(
                 call,
                 "LM203",
-                WARNING,
+                ERROR,
                 f"{construction.name}(...) is built in {ctx.hook}, once per batch: a fresh metric sees one batch"
                 " and is never synced or reset by anyone. Construct it once in `__init__` and update it here.",
             )
@@ -527,10 +850,12 @@ class _Walker:
             return
         if isinstance(func, ast.Attribute) and func.attr == "append" and _is_self_attr(func.value) and call.args:
             value = self._value(call.args[0], ctx)
-            if value is None and isinstance(call.args[0], ast.Dict):
-                for item in call.args[0].values:
-                    value = value or self._value(item, ctx)
             if value is not None and value.kind == "batch" and ctx.defaults.per_batch:
+                self.appended[func.value.attr] = value  # type: ignore[attr-defined]
+            elif value is not None and value.kind == "batch-dict" and ctx.defaults.per_batch:
+                for key, item in (value.items or {}).items():
+                    if item is not None and item.kind == "batch":
+                        self.returned[key] = item
                 self.appended[func.value.attr] = value  # type: ignore[attr-defined]
         self._mean_of_batches(call, ctx)
         self.a._moves_in(call, self.attrs, {})
@@ -547,13 +872,17 @@ class _Walker:
         if ref is None:
             self._fed(call, ctx)
             return
-        stage = ctx.defaults.stage
-        if stage is not None:
-            self.usage.stages.setdefault(ref, set()).add(stage)
-            self.usage.first_use.setdefault((ref, stage), call)
-        if method == "compute" and not ctx.defaults.per_batch:
-            self.usage.computed_at_epoch_end.setdefault(ref, call)
+        self._stage_use(ref, method, call, ctx)
+        if method == "compute":
+            self.usage.computed.setdefault(ref, call)
         self._fed(call, ctx, into_metric=method != "compute")
+
+    def _stage_use(self, ref: str, how: str, node: ast.AST, ctx: Context) -> None:
+        stage = ctx.defaults.stage
+        if stage is None:
+            return
+        uses = self.usage.uses.setdefault(ref, {}).setdefault(stage, [])
+        uses.append((how, node, ctx.site))
 
     def _fed(self, call: ast.Call, ctx: Context, into_metric: bool = False) -> None:
         # a compute() result fed into another metric (a best tracker) is used up there; and `reset()` calls
@@ -563,50 +892,93 @@ class _Walker:
                 self.usage.fed_elsewhere.add(value.ref)
         func = call.func
         if isinstance(func, ast.Attribute) and func.attr == "reset":
-            ref = self._ref(func.value, ctx)
-            if ref is not None:
-                self.usage.reset.add(ref)
+            value = self._value(func.value, ctx)
+            if value is not None and value.kind == "object":
+                self.usage.reset.update(ref for ref in (value.ref, *value.refs) if ref)
             elif _is_self_attr(func.value):
                 self.usage.reset.add(func.value.attr)  # type: ignore[attr-defined]
 
-    def _helper(self, call: ast.Call, ctx: Context) -> None:
+    def _helper(self, call: ast.Call, ctx: Context) -> Value | None:
+        """Walk a method of the class called from a hook, in the hook's context; what it returns."""
         func = call.func
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
-            return
+            return None
         method = self.methods.get(func.attr)
-        if method is None or hook_defaults(func.attr) is not None or ctx.depth >= 3:
-            return
-        params = [arg.arg for arg in method.args.args][1:]
+        if method is None or hook_defaults(func.attr) is not None or ctx.depth >= 4:
+            return None
+        key = (id(call), ctx.hook)
+        if key in self._helper_values:
+            return self._helper_values[key]
+        self._helper_values[key] = None  # a recursive call sees nothing
+        arguments = method.args
+        params = [arg.arg for arg in [*arguments.posonlyargs, *arguments.args]][1:]
         env: dict[str, Any] = {}
+        defaults = arguments.defaults
+        for param, default in zip(params[len(params) - len(defaults) :], defaults, strict=True):
+            env[param] = self._string(default, ctx)
+        for keyword_arg, keyword_default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True):
+            env[keyword_arg.arg] = self._string(keyword_default, ctx) if keyword_default is not None else None
         for param, argument in zip(params, call.args, strict=False):
             env[param] = self._string(argument, ctx) or self._value(argument, ctx)
+        extra: dict[str, ast.expr] = {}
         for keyword in call.keywords:
-            if keyword.arg:
+            if keyword.arg and keyword.arg in params + [a.arg for a in arguments.kwonlyargs]:
                 env[keyword.arg] = self._string(keyword.value, ctx) or self._value(keyword.value, ctx)
-        self.run(method, Context(ctx.hook, ctx.defaults, ctx.receiver, env, ctx.depth + 1))
+            elif keyword.arg:
+                extra[keyword.arg] = keyword.value
+        if arguments.kwarg is not None:
+            env[arguments.kwarg.arg] = Options(extra)
+        site = ctx.site if ctx.site is not None else call
+        inner = Context(ctx.hook, ctx.defaults, ctx.receiver, env, ctx.depth + 1, site=site, resets=set(ctx.resets))
+        self.run(method, inner)
+        returned = [value for value in inner.returns if value is not None]
+        result = _merge(returned)
+        self._helper_values[key] = result
+        return result
 
     # ------------------------------------------------------------------ self.log
 
     def _log(self, call: ast.Call, ctx: Context) -> None:
         func = call.func
         assert isinstance(func, ast.Attribute)
-        keywords = {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg}
+        keywords = self._log_options(call, ctx)
+        if keywords is None:  # `**options` that do not resolve: the flags are decided at run time
+            keywords = {"on_epoch": ast.Name("unknown"), "sync_dist": ast.Name("unknown")}
         on_epoch = _flag(keywords.get("on_epoch"), ctx.defaults.on_epoch)
         sync_dist = _flag(keywords.get("sync_dist"), False)
+        given_on_epoch = "on_epoch" in keywords
         if func.attr == "log":
             name_node = call.args[0] if call.args else keywords.get("name")
             value_node = call.args[1] if len(call.args) > 1 else keywords.get("value")
             name = self._string(name_node, ctx) if name_node is not None else None
             if value_node is not None:
-                self._logged(call, ctx, name, value_node, on_epoch, sync_dist, single=True)
+                self._logged(call, ctx, name, value_node, on_epoch, sync_dist, given_on_epoch, single=True)
         else:
             values = call.args[0] if call.args else keywords.get("dictionary")
             if isinstance(values, ast.Dict):
                 for key, value in zip(values.keys, values.values, strict=True):
                     name = self._string(key, ctx) if key is not None else None
-                    self._logged(call, ctx, name, value, on_epoch, sync_dist, single=False, at=value)
+                    self._logged(call, ctx, name, value, on_epoch, sync_dist, given_on_epoch, single=False, at=value)
             elif values is not None:
-                self._logged(call, ctx, None, values, on_epoch, sync_dist, single=True)
+                self._logged(call, ctx, None, values, on_epoch, sync_dist, given_on_epoch, single=True)
+
+    def _log_options(self, call: ast.Call, ctx: Context) -> dict[str, ast.expr] | None:
+        options: dict[str, ast.expr] = {}
+        for keyword in call.keywords:
+            if keyword.arg:
+                options[keyword.arg] = keyword.value
+                continue
+            spread: Any = None
+            if isinstance(keyword.value, ast.Name):
+                spread = ctx.env.get(keyword.value.id)
+            elif _is_self_attr(keyword.value):
+                spread = self.a.options.get(keyword.value.attr)  # type: ignore[attr-defined]
+            elif isinstance(keyword.value, ast.Dict | ast.Call):
+                spread = _options(keyword.value)
+            if not isinstance(spread, dict):
+                return None
+            options.update(spread)
+        return options
 
     def _logged(
         self,
@@ -616,6 +988,7 @@ class _Walker:
         node: ast.expr,
         on_epoch: bool | None,
         sync_dist: bool | None,
+        given_on_epoch: bool,
         *,
         single: bool,
         at: ast.AST | None = None,
@@ -632,24 +1005,33 @@ class _Walker:
         )
         place = at or call
         if value.kind == "object" and value.ref:
-            self.usage.logged_object.setdefault(value.ref, call)
+            for ref in (value.ref, *value.refs):
+                if ref:
+                    self.usage.logged_object.setdefault(ref, call)
+                    self._stage_use(ref, "logged", call, ctx)
             if sync_dist:
                 self._sync_dist(place, label, value)
+            return
+        if value.kind == "object":
             return
         if value.kind in ("compute", "compute-dict") and value.ref:
             self.usage.logged_compute.setdefault(value.ref, call)
             if sync_dist:
                 self._sync_dist(place, label, value)
+        elif sync_dist and value.kind in ("batch", "batch-dict") and on_epoch is not False:
+            self._sync_dist(place, label, value)
         if not ctx.defaults.per_batch or (value.kind.startswith("compute") and self._best_tracker(value)):
             return
+        per_batch = value.ref is not None and value.ref in ctx.resets
         if on_epoch is not True:
-            if value.kind.startswith("compute") and on_epoch is False:
+            if value.kind.startswith("compute") and on_epoch is False and not per_batch:
                 self._running_value(place, label, value, ctx)
             return
-        default = "" if _given(call, "on_epoch") else f" (the {ctx.hook} default)"
+        default = "" if given_on_epoch else f" (the {ctx.hook} default)"
         fix = self._fix(call, node, value, ctx) if single else ()
         if value.kind in ("compute", "compute-dict"):
-            self.a._add(place, "LM102", ERROR, _running_mean_message(label, value, ctx.hook, default, monitored), fix)
+            message = _running_mean_message(label, value, ctx.hook, default, monitored, per_batch=per_batch)
+            self.a._add(place, "LM102", ERROR, message, fix)
         else:
             severity = WARNING if value.additive else ERROR
             self.a._add(place, "LM101", severity, _batch_mean_message(label, value, default, monitored), fix)
@@ -664,20 +1046,25 @@ class _Walker:
             place,
             "LM102",
             WARNING,
-            f"{label}{_object_text(value)}.compute() in {ctx.hook} runs every batch: it logs the metric over the"
-            " batches seen so far (and syncs across processes each time). Log the object instead,"
+            f"{label}{_object_text(value)}.compute() in {ctx.hook} runs every batch: it logs a running value, the"
+            " metric over the batches seen so far (and syncs across processes each time). Log the object instead,"
             f" `self.log(name, {_object_text(value)})`, and Lightning computes it once per epoch.",
         )
 
     def _sync_dist(self, place: ast.AST, label: str, value: Value) -> None:
-        self.a._add(
-            place,
-            "LM303",
-            INFO,
-            f"{label}sync_dist=True on {_object_text(value)}{'.compute()' if value.kind != 'object' else ''}: Metric"
-            " objects sync their state across processes themselves; sync_dist adds a second, useless reduction."
-            " Drop it.",
-        )
+        if value.kind in ("batch", "batch-dict"):
+            message = (
+                f"{label}sync_dist=True on a per-batch {value.what} value: each process averages its own batch"
+                " values and sync_dist averages those means, which is not the metric over all the data either."
+                " Update a Metric and log the object: it syncs its state itself."
+            )
+        else:
+            message = (
+                f"{label}sync_dist=True on {_object_text(value)}{'.compute()' if value.kind != 'object' else ''}:"
+                " Metric objects sync their state across processes themselves; sync_dist adds a second, useless"
+                " reduction. Drop it."
+            )
+        self.a._add(place, "LM303", INFO, message)
 
     def _fix(self, call: ast.Call, node: ast.expr, value: Value, ctx: Context) -> tuple[Any, ...]:
         # Two safe shapes: `self.log(n, self.m(p, t))` and `self.log(n, self.m.compute())`.
@@ -721,16 +1108,26 @@ class _Walker:
     def _mean_of_batches(self, call: ast.Call, ctx: Context) -> None:
         if ctx.defaults.per_batch or not _is_mean(call):
             return
+        outputs = _outputs_parameter(self.methods.get(ctx.hook))
         for child in ast.walk(call):
             if _is_self_attr(child) and child.attr in self.appended:  # type: ignore[attr-defined]
                 value = self.appended[child.attr]  # type: ignore[attr-defined]
                 self._lm103(call, value, f"self.{child.attr}")  # type: ignore[attr-defined]
                 return
-            if isinstance(child, ast.Subscript) and isinstance(child.slice, ast.Constant):
-                key = child.slice.value
-                if isinstance(key, str) and key in self.returned:
+            if isinstance(child, ast.Subscript):
+                key = self._string(child.slice, ctx)
+                if key is not None and key in self.returned:
                     self._lm103(call, self.returned[key], f"the step outputs' {key!r}")
                     return
+            if (
+                isinstance(child, ast.Name)
+                and child.id == outputs
+                and ctx.defaults.stage in self.returns_batch
+                and not any(isinstance(node, ast.Subscript) for node in ast.walk(call))
+            ):
+                value = Value("batch", "metric", False)
+                self._lm103(call, value, "the step outputs")
+                return
 
     def _lm103(self, call: ast.Call, value: Value, source: str) -> None:
         self.a._add(
@@ -752,58 +1149,159 @@ class _Walker:
             found = ctx.env.get(node.id)
             return found if isinstance(found, Value) else None
         if isinstance(node, ast.Call):
-            func = node.func
-            getattr_ref = self._ref(node, ctx)
-            if getattr_ref is not None:  # `getattr(self, f"{stage}_acc")`
-                held = self._held_ref(getattr_ref)
-                return Value("object", held.name if held else getattr_ref, True, getattr_ref, node)
-            if isinstance(func, ast.Name) and func.id in ("float", "round") and node.args:
-                return self._value(node.args[0], ctx)
-            if isinstance(func, ast.Attribute) and func.attr in _WRAPPERS and not node.args:
-                inner = self._value(func.value, ctx)
-                if inner is not None:
-                    return inner
-            ref = self._ref(func, ctx)
-            if ref is not None:
-                held = self._held_ref(ref)
-                kind = "batch-dict" if held is not None and held.kind == "collection" else "batch"
-                return self._metric_value(kind, ref, held, node)
-            if isinstance(func, ast.Attribute) and func.attr in ("compute", "forward"):
-                ref = self._ref(func.value, ctx)
-                if ref is not None:
-                    held = self._held_ref(ref)
-                    collection = held is not None and held.kind == "collection"
-                    kind = ("compute" if func.attr == "compute" else "batch") + ("-dict" if collection else "")
-                    return self._metric_value(kind, ref, held, node)
-            callee = self.a._callee(func)
-            if callee is not None and callee[1][:1].islower():
-                keywords = _constant_keywords(node)
-                return Value("batch", callee[1], is_additive(callee[1], keywords), None, node)
-            return None
+            return self._call_value(node, ctx)
         if isinstance(node, ast.Subscript):
             inner = self._value(node.value, ctx)
             if inner is not None and inner.kind in ("batch-dict", "compute-dict"):
-                return Value(inner.kind.removesuffix("-dict"), inner.what, inner.additive, inner.ref, inner.node)
+                key = self._string(node.slice, ctx)
+                if key is not None and inner.items and key in inner.items:
+                    return inner.items[key]
+                if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, int) and inner.elements:
+                    index = node.slice.value
+                    if -len(inner.elements) <= index < len(inner.elements):
+                        return inner.elements[index]
+                if isinstance(node.slice, ast.Slice):
+                    return inner
+                return _element_of(inner)
+        if isinstance(node, ast.List | ast.Tuple | ast.Set):
+            values = [self._value(item.value if isinstance(item, ast.Starred) else item, ctx) for item in node.elts]
+            return _container(values, node, elements=tuple(values) if isinstance(node, ast.Tuple) else None)
+        if isinstance(node, ast.Dict):
+            items: dict[str, Value] = {}
+            values = []
+            for key_node, value_node in zip(node.keys, node.values, strict=True):
+                value = self._value(value_node, ctx)
+                values.append(value)
+                if key_node is None:  # `{**other}`
+                    if value is not None and value.items:
+                        items.update(value.items)
+                    continue
+                key = self._string(key_node, ctx)
+                if key is not None and value is not None:
+                    items[key] = value
+            return _container(values, node, items=items)
+        if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
+            inner_ctx = Context(ctx.hook, ctx.defaults, ctx.receiver, dict(ctx.env), ctx.depth, site=ctx.site)
+            for generator in node.generators:
+                self._bind(generator.target, self._element(generator.iter, inner_ctx), inner_ctx.env)
+            element = node.value if isinstance(node, ast.DictComp) else node.elt
+            for child in ast.walk(element):
+                if isinstance(child, ast.Call):
+                    self._use(child, inner_ctx)
+            return _container([self._value(element, inner_ctx)], node)
+        if isinstance(node, ast.IfExp):
+            return self._value(node.body, ctx) or self._value(node.orelse, ctx)
+        if isinstance(node, ast.BinOp):
+            for side in (node.left, node.right):
+                value = self._value(side, ctx)
+                if value is not None and value.kind == "batch":
+                    return value
+            return None
         ref = self._ref(node, ctx)
         if ref is not None:
             held = self._held_ref(ref)
-            return Value("object", held.name if held else ref, True, ref, node)
+            return self._metric_value("object", ref, held, node)
         return None
+
+    def _call_value(self, node: ast.Call, ctx: Context) -> Value | None:
+        func = node.func
+        getattr_ref = self._ref(node, ctx)
+        if getattr_ref is not None:  # `getattr(self, f"{stage}_acc")`
+            return self._metric_value("object", getattr_ref, self._held_ref(getattr_ref), node)
+        if isinstance(func, ast.Name) and func.id in ("float", "round", "abs") and node.args:
+            return self._value(node.args[0], ctx)
+        if isinstance(func, ast.Attribute) and func.attr in _WRAPPERS and not node.args:
+            inner = self._value(func.value, ctx)
+            if inner is not None:
+                return inner
+        if isinstance(func, ast.Attribute) and func.attr in ("items", "values") and not node.args:
+            inner = self._value(func.value, ctx)
+            if inner is not None and inner.kind.endswith("-dict"):
+                return inner
+        ref = self._ref(func, ctx)
+        if ref is not None:
+            held = self._held_ref(ref)
+            kind = "batch-dict" if held is not None and held.kind == "collection" else "batch"
+            return self._metric_value(kind, ref, held, node)
+        built = self.a._construction(func, {}) if isinstance(func, ast.Call) else None
+        if built is not None and built.kind in ("metric", "collection"):  # `AUROC(...)(preds, target)`
+            kind = "batch-dict" if built.kind == "collection" else "batch"
+            return Value(kind, _describe(built), is_additive(built.name, built.keywords), None, node)
+        if isinstance(func, ast.Attribute) and func.attr in ("compute", "forward"):
+            ref = self._ref(func.value, ctx)
+            if ref is not None:
+                held = self._held_ref(ref)
+                collection = held is not None and held.kind == "collection"
+                kind = ("compute" if func.attr == "compute" else "batch") + ("-dict" if collection else "")
+                return self._metric_value(kind, ref, held, node)
+            if func.attr == "compute" and self._evaluate_metric(func.value, ctx) and node.keywords:
+                return Value("batch", "evaluate metric", False, None, node)  # `metric.compute(predictions=...)`
+        helper = self._helper(node, ctx)
+        if helper is not None:
+            return helper
+        callee = self.a._callee(func)
+        if callee is not None and callee[1][:1].islower():
+            keywords = _constant_keywords(node)
+            return Value("batch", callee[1], is_additive(callee[1], keywords), None, node)
+        name = _chain(func)[-1:] or [""]
+        if isinstance(func, ast.Name) and name[0] in self.a.project.metric_functions:
+            what = self.a.project.metric_functions[name[0]]
+            return Value("batch", what, is_additive(what, _constant_keywords(node)), None, node)
+        if name[0] and len(node.args) >= 2 and _names_a_metric(name[0]) and self._unresolved(func):
+            return Value("batch", name[0], is_additive(name[0], _constant_keywords(node)), None, node)
+        return None
+
+    def _unresolved(self, func: ast.expr) -> bool:
+        """A function this file does not define or resolve: a project helper seen only by its name."""
+        if isinstance(func, ast.Attribute) and _is_name(func.value, "self"):
+            return func.attr not in self.methods
+        chain = _chain(func)
+        if not chain or chain[0] in ("torch", "np", "numpy", "F", "math"):
+            return False
+        return not any(
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == chain[-1]
+            for node in self.a.tree.body
+        )
+
+    def _evaluate_metric(self, node: ast.AST, ctx: Context) -> bool:
+        """A Hugging Face `evaluate` metric (``evaluate.load(...)``), held by a name or an attribute."""
+
+        def loads(expr: ast.AST | None) -> bool:
+            if not isinstance(expr, ast.Call):
+                return False
+            chain = _chain(expr.func)
+            return (len(chain) == 2 and chain[0] in self.a._evaluate and chain[1] == "load") or (
+                len(chain) == 1 and chain[0] in self.a._evaluate_load
+            )
+
+        if _is_self_attr(node):
+            return node.attr in self.a.evaluate_attrs  # type: ignore[attr-defined]
+        if isinstance(node, ast.Name):
+            return ctx.env.get(node.id) == "evaluate" or node.id in self.a.evaluate_names
+        return loads(node)
 
     def _metric_value(self, kind: str, ref: str, held: Held | None, node: ast.AST) -> Value:
         if held is None:
-            return Value(kind, ref, True, ref, node)
-        if held.kind == "collection":
-            additive = all(is_additive(member.name, member.keywords) for member in held.members.values())
-            names = ", ".join(sorted({member.name for member in held.members.values()})) or "MetricCollection"
-            return Value(kind, names, additive and bool(held.members), ref, node)
+            return Value(kind, ref, kind == "object", ref, node)
+        if held.kind in ("collection", "moduledict", "plain", "alias", "list"):
+            members = list(held.members.values())
+            additive = bool(members) and all(is_additive(member.name, member.keywords) for member in members)
+            names = ", ".join(sorted({member.name for member in members})) or "MetricCollection"
+            return Value(kind, names, additive, ref, node)
+        if held.name == "Metric":  # a metric of unknown family: not assumed additive
+            return Value(kind, "metric", False, ref, node)
         return Value(kind, _describe(held), is_additive(held.name, held.keywords), ref, node)
 
     def _held_ref(self, ref: str) -> Held | None:
         base, _, key = ref.partition("[")
         held = self.attrs.get(base)
+        if held is None and base == "<dynamic>" and self.a.dynamic:
+            return self.a.dynamic[0]
         if held is not None and key:
-            return held.members.get(key.rstrip("]").strip("'\""))
+            key = key.rstrip("]").strip("'\"")
+            if key == "*" or key not in held.members:
+                return next(iter(held.members.values()), None) if held.kind != "collection" else held
+            return held.members.get(key)
         return held
 
     def _ref(self, node: ast.AST, ctx: Context) -> str | None:
@@ -814,12 +1312,15 @@ class _Walker:
         if _is_self_attr(node):
             held = self.attrs.get(node.attr)  # type: ignore[attr-defined]
             return node.attr if held is not None and held.kind in ("metric", "collection") else None  # type: ignore[attr-defined]
-        if isinstance(node, ast.Subscript) and _is_self_attr(node.value):
-            held = self.attrs.get(node.value.attr)  # type: ignore[attr-defined]
+        if isinstance(node, ast.Subscript):
+            base = node.value.attr if _is_self_attr(node.value) else self._ref(node.value, ctx)  # type: ignore[attr-defined]
+            held = self._held_ref(base) if base is not None else None
+            if held is None or held.kind not in ("collection", "moduledict", "plain", "alias", "list"):
+                return None
             key = self._string(node.slice, ctx)
-            if held is not None and key is not None and key in held.members:
-                return f"{node.value.attr}[{key!r}]"  # type: ignore[attr-defined]
-            return None
+            if key is not None and (key in held.members or not held.members):
+                return f"{base}[{key!r}]"
+            return f"{base}[*]"
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
@@ -830,6 +1331,8 @@ class _Walker:
         ):
             name = self._string(node.args[1], ctx)
             held = self.attrs.get(name) if name is not None else None
+            if name is None and self.a.dynamic:
+                return "<dynamic>"  # `getattr(self, name)` over metrics set with `setattr`
             return name if held is not None and held.kind in ("metric", "collection") else None
         return None
 
@@ -855,6 +1358,143 @@ class _Walker:
             left, right = self._string(node.left, ctx), self._string(node.right, ctx)
             return left + right if left is not None and right is not None else None
         return None
+
+
+_STAGES = ("train", "val", "test")
+
+
+def _held_of(attrs: dict[str, Held], ref: str) -> Held | None:
+    base, _, key = ref.partition("[")
+    held = attrs.get(base)
+    if held is not None and key and held.members:
+        return held.members.get(key.rstrip("]").strip("'\""))
+    return held
+
+
+def _reset_attributes(cls: ast.ClassDef) -> set[str]:
+    """Every ``self.X`` (or ``self.X[...]``) of the class with a ``reset()`` call anywhere in it."""
+    found = set()
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "reset":
+            target = node.func.value
+            while isinstance(target, ast.Subscript):
+                target = target.value
+            if _is_self_attr(target):
+                found.add(target.attr)  # type: ignore[attr-defined]
+    return found
+
+
+def _claimed_stage(ref: str) -> str | None:
+    """The one stage an attribute's name claims (``train_acc``: train), if any."""
+    words = set(ref.split("[")[0].lower().replace("-", "_").split("_"))
+    claimed = {
+        stage
+        for stage, names in (
+            ("train", {"train", "training"}),
+            ("val", {"val", "valid", "validation"}),
+            ("test", {"test"}),
+        )
+        if words & names
+    }
+    return claimed.pop() if len(claimed) == 1 else None
+
+
+def _tuple(*values: Value | None) -> Value:
+    return Value("tuple", "tuple", True, elements=tuple(values))
+
+
+def _element_of(value: Value) -> Value | None:
+    """One element of a container of values."""
+    if value.kind not in ("batch-dict", "compute-dict"):
+        return value if value.kind == "object" else None
+    inner = next((item for item in (value.items or {}).values() if item is not None), None)
+    if inner is not None:
+        return inner
+    inner = next((item for item in value.elements or () if item is not None), None)
+    if inner is not None:
+        return inner
+    return Value(value.kind.removesuffix("-dict"), value.what, value.additive, value.ref, value.node)
+
+
+def _container(
+    values: list[Value | None],
+    node: ast.AST,
+    items: dict[str, Value] | None = None,
+    elements: tuple[Value | None, ...] | None = None,
+) -> Value | None:
+    """A list, tuple or dict holding per-batch or computed metric values (``None`` when it holds none)."""
+    found = [value for value in values if value is not None]
+    batch = [value for value in found if value.kind in ("batch", "batch-dict")]
+    computed = [value for value in found if value.kind in ("compute", "compute-dict")]
+    chosen = batch or computed
+    if not chosen:
+        if elements is not None and found:
+            return Value("tuple", "tuple", True, None, node, elements=elements)
+        return None
+    kind = "batch-dict" if batch else "compute-dict"
+    what = ", ".join(dict.fromkeys(value.what for value in chosen))
+    additive = all(value.additive for value in chosen)
+    ref = chosen[0].ref if len({value.ref for value in chosen}) == 1 else None
+    return Value(kind, what, additive, ref, node, items=items or None, elements=elements)
+
+
+def _merge(values: list[Value]) -> Value | None:
+    """What a function returns over all its ``return`` statements."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    interesting = [value for value in values if value.kind != "tuple"] or values
+    first = interesting[0]
+    items: dict[str, Value] = {}
+    for value in interesting:
+        items.update(value.items or {})
+    if items and first.kind.endswith("-dict"):
+        return Value(first.kind, first.what, first.additive, first.ref, first.node, items, first.elements)
+    return first
+
+
+_METRIC_WORDS = {
+    "f1",
+    "fbeta",
+    "auroc",
+    "auc",
+    "roc",
+    "accuracy",
+    "acc",
+    "precision",
+    "recall",
+    "iou",
+    "jaccard",
+    "dice",
+    "mcc",
+    "kappa",
+    "r2",
+    "pearson",
+    "spearman",
+    "rmse",
+    "mae",
+    "mse",
+    "mape",
+    "bleu",
+    "rouge",
+    "map",
+    "ap",
+}
+
+
+def _names_a_metric(name: str) -> bool:
+    """Whether a function's name says it computes a metric (``calc_f1``, ``compute_accuracy``), not a loss."""
+    words = [word for word in name.lower().replace("-", "_").split("_") if word]
+    return bool(words) and "loss" not in words and any(word in _METRIC_WORDS for word in words)
+
+
+def _outputs_parameter(method: ast.FunctionDef | ast.AsyncFunctionDef | None) -> str | None:
+    """The name of a pre-2.0 epoch-end hook's ``outputs`` parameter."""
+    if method is None:
+        return None
+    params = [arg.arg for arg in method.args.args]
+    return params[1] if len(params) >= 2 and params[0] == "self" else None
 
 
 # ---------------------------------------------------------------------- small helpers
@@ -918,6 +1558,20 @@ def _constant_keywords(call: ast.Call) -> dict[str, str | None]:
     }
 
 
+def _options(node: ast.AST) -> dict[str, ast.expr] | None:
+    """The options of a dict literal or ``dict(...)`` call with constant keys (``**options`` of a log call)."""
+    if (
+        isinstance(node, ast.Dict)
+        and node.keys
+        and all(isinstance(key, ast.Constant) and isinstance(key.value, str) for key in node.keys)
+    ):
+        return {key.value: value for key, value in zip(node.keys, node.values, strict=True)}  # type: ignore[union-attr]
+    is_dict_call = isinstance(node, ast.Call) and _is_name(node.func, "dict") and not node.args and node.keywords
+    if is_dict_call and all(keyword.arg for keyword in node.keywords):  # type: ignore[attr-defined]
+        return {keyword.arg: keyword.value for keyword in node.keywords if keyword.arg}  # type: ignore[attr-defined]
+    return None
+
+
 def _flag(node: ast.AST | None, default: bool) -> bool | None:
     if node is None:
         return default
@@ -961,11 +1615,17 @@ def _describe(held: Held) -> str:
     return f"{held.name} (macro by default)" if held.name.startswith(("Multiclass", "Multilabel")) else held.name
 
 
-def _running_mean_message(label: str, value: Value, hook: str, default: str, monitored: str) -> str:
+def _running_mean_message(
+    label: str, value: Value, hook: str, default: str, monitored: str, *, per_batch: bool = False
+) -> str:
+    what = (
+        "a per-batch value (the step resets the metric) and Lightning averages those batch values"
+        if per_batch
+        else "a running value, the metric over the batches seen so far, and Lightning averages those running values"
+    )
     return (
         f"{label}{_object_text(value)}.compute() is logged from {hook} with on_epoch=True{default}: every step"
-        " logs the metric over the batches seen so far and Lightning averages those running values, which is"
-        f" not the {value.what} over the epoch. Pass the Metric object to self.log"
+        f" logs {what}, which is not the {value.what} over the epoch. Pass the Metric object to self.log"
         f" (`self.log(..., {_object_text(value)})`) and Lightning computes it once per epoch.{monitored}"
     )
 

@@ -1,7 +1,9 @@
 """The command line of the lint: files and folders in, findings out (text, JSON or GitHub annotations).
 
-Exit status: 0 without findings, 1 with findings (or, with ``--diff``, with changes to show), 2 on a
-usage error.
+Exit status, as ruff users expect: 0 when nothing at or above ``--fail-on`` (default ``warning``) is
+found, 1 otherwise (or, with ``--diff``, with changes to show), 2 on a usage error; ``--exit-zero``
+always exits 0. Text lines read ``path:line:col: CODE [severity] message``; a notebook's read
+``path:cell N:line:col: ...``, the line counted within the cell.
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ import difflib
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from lightning_metrics_base.lint.analysis import FileAnalysis, Finding
-from lightning_metrics_base.lint.rules import ERROR, RULES
+from lightning_metrics_base.lint.notebooks import Cell, notebook_cells
+from lightning_metrics_base.lint.project import Project
+from lightning_metrics_base.lint.rules import ERROR, INFO, RULES, WARNING
 
 _SKIPPED_FOLDERS = {"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"}
+_SUFFIXES = (".py", ".pyi", ".ipynb")
+_SEVERITIES = (INFO, WARNING, ERROR)
 
 
-def lint_source(source: str, path: str = "<string>") -> list[Finding]:
+def lint_source(source: str, path: str = "<string>", project: Project | None = None) -> list[Finding]:
     """The findings of one file's text (a file that does not parse gives one ``E999`` finding).
 
     Examples:
@@ -27,7 +34,7 @@ def lint_source(source: str, path: str = "<string>") -> list[Finding]:
         'E999'
     """
     try:
-        return FileAnalysis(path, source).findings()
+        return FileAnalysis(path, source, project).findings()
     except SyntaxError as err:
         return [
             Finding(
@@ -42,7 +49,9 @@ def lint_source(source: str, path: str = "<string>") -> list[Finding]:
 
 
 def python_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The Python files of ``paths`` (files as given; folders searched, hidden and virtual-env folders skipped).
+    """The Python files and notebooks of ``paths`` (files as given; folders searched, hidden and env folders skipped).
+
+    A file named on the command line that is neither Python nor a notebook (``README.md``) is left out.
 
     Raises:
         FileNotFoundError: a path that does not exist.
@@ -52,20 +61,65 @@ def python_files(paths: Iterable[str | Path]) -> list[Path]:
         if not given.exists():
             raise FileNotFoundError(f"{given}: no such file or folder")
         if given.is_file():
-            files.append(given)
+            if given.suffix in _SUFFIXES:
+                files.append(given)
             continue
-        for path in sorted(given.rglob("*.py")):
+        for path in sorted(path for path in given.rglob("*") if path.suffix in _SUFFIXES and path.is_file()):
             parts = path.relative_to(given).parts[:-1]
             if not any(part.startswith(".") or part in _SKIPPED_FOLDERS for part in parts):
                 files.append(path)
     return files
 
 
-def lint_paths(paths: Iterable[str | Path]) -> list[Finding]:
-    """The findings of every Python file under ``paths``, file by file."""
+def lint_file(path: Path, project: Project | None = None) -> list[Finding]:
+    """The findings of one ``.py`` file or notebook (a notebook's findings carry their cell)."""
+    if path.suffix == ".ipynb":
+        try:
+            cells = notebook_cells(path.read_text(encoding="utf-8", errors="replace"))
+        except ValueError as err:
+            return [Finding(str(path), 1, 1, "E999", ERROR, f"{err}; the notebook is skipped.")]
+        return _lint_cells(str(path), cells, project)
+    return lint_source(_read(path), str(path), project)
+
+
+def _lint_cells(path: str, cells: list[Cell], project: Project | None) -> list[Finding]:
+    """A notebook is linted as one program (cells see each other's names); each finding maps back to its cell."""
     findings: list[Finding] = []
-    for path in python_files(paths):
-        findings += lint_source(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    parsed: list[Cell] = []
+    for cell in cells:  # a cell that does not parse gets its own E999, the others are still read
+        try:
+            compile(cell.source, path, "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
+        except SyntaxError as err:
+            findings.append(
+                Finding(
+                    path,
+                    err.lineno or 1,
+                    err.offset or 1,
+                    "E999",
+                    ERROR,
+                    f"SyntaxError: {err.msg}; the cell is skipped.",
+                    cell=cell.number,
+                )
+            )
+            continue
+        parsed.append(cell)
+    program, starts = "", []
+    for cell in parsed:
+        starts.append((program.count("\n") + 1, cell))
+        program += cell.source.rstrip("\n") + "\n\n"
+    for finding in lint_source(program, path, project):
+        start, cell = max((item for item in starts if item[0] <= finding.line), key=lambda item: item[0])
+        findings.append(replace(finding, line=finding.line - start + 1, cell=cell.number, fix=()))
+    return sorted(findings, key=lambda f: (f.cell or 0, f.line, f.col, f.code))
+
+
+def lint_paths(paths: Iterable[str | Path]) -> list[Finding]:
+    """The findings of every Python file and notebook under ``paths``, with the project-wide model of metrics."""
+    files = python_files(paths)
+    project = Project.build(file for file in files if file.suffix != ".ipynb")
+    findings: list[Finding] = []
+    for path in files:
+        findings += lint_file(path, project)
     return findings
 
 
@@ -99,29 +153,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="lightning-metrics-lint",
         description="Find the traps of logging torchmetrics from LightningModules and Callbacks.",
     )
-    parser.add_argument("paths", nargs="+", help="files or folders to check")
+    parser.add_argument("paths", nargs="+", help="files or folders to check (.py and .ipynb)")
     parser.add_argument("--format", choices=("text", "json", "github"), default="text")
     parser.add_argument("--select", default="", help="only these codes or prefixes, comma-separated (LM101,LM2)")
     parser.add_argument("--ignore", default="", help="leave out these codes or prefixes, comma-separated")
-    parser.add_argument("--fix", action="store_true", help="rewrite the two simplest shapes into the right one")
+    parser.add_argument("--fix", action="store_true", help="rewrite the shapes that can be fixed safely")
     parser.add_argument("--diff", action="store_true", help="with or without --fix: show the fixes, write nothing")
+    parser.add_argument(
+        "--fail-on",
+        choices=_SEVERITIES,
+        default=WARNING,
+        help="the lowest severity that makes the exit status 1 (default: warning)",
+    )
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are reported")
     args = parser.parse_args(argv)
     select, ignore = _codes(parser, args.select), _codes(parser, args.ignore)
     try:
         files = python_files(args.paths)
     except FileNotFoundError as err:
         parser.error(str(err))
+    if not files:
+        print(f"No Python files or notebooks found in {', '.join(args.paths)}.", file=sys.stderr)
+        return 0
+    project = Project.build(file for file in files if file.suffix != ".ipynb")
 
     def chosen(finding: Finding) -> bool:
         return _chosen(finding.code, select, ignore)
 
     if args.diff or args.fix:
-        changed = _fix(files, chosen, write=not args.diff)
+        changed = _fix(files, chosen, project, write=not args.diff)
         if args.diff:
-            return 1 if changed else 0
-    findings = [finding for path in files for finding in lint_source(_read(path), str(path)) if chosen(finding)]
+            return 0 if args.exit_zero or not changed else 1
+    findings = [finding for path in files for finding in lint_file(path, project) if chosen(finding)]
     _report(findings, args.format)
-    return 1 if findings else 0
+    threshold = _SEVERITIES.index(args.fail_on)
+    failing = any(_SEVERITIES.index(finding.severity) >= threshold for finding in findings)
+    return 1 if failing and not args.exit_zero else 0
 
 
 def _read(path: Path) -> str:
@@ -141,11 +208,15 @@ def _chosen(code: str, select: list[str], ignore: list[str]) -> bool:
     return selected and not any(code.startswith(prefix) for prefix in ignore)
 
 
-def _fix(files: list[Path], chosen: Callable[[Finding], bool], write: bool) -> int:
+def _fix(files: list[Path], chosen: Callable[[Finding], bool], project: Project, write: bool) -> int:
     changed = 0
     for path in files:
+        if path.suffix == ".ipynb":
+            if any(finding.fix or finding.code.startswith("LM1") for finding in lint_file(path, project)):
+                print(f"{path}: notebooks are not rewritten by --fix; fix their findings by hand", file=sys.stderr)
+            continue
         source = _read(path)
-        findings = [finding for finding in lint_source(source, str(path)) if chosen(finding) and finding.fix]
+        findings = [finding for finding in lint_source(source, str(path), project) if chosen(finding) and finding.fix]
         if not findings:
             continue
         fixed = apply_fixes(source, findings)
@@ -166,17 +237,29 @@ def _fix(files: list[Path], chosen: Callable[[Finding], bool], write: bool) -> i
 def _report(findings: list[Finding], form: str) -> None:
     if form == "json":
         fields = ("path", "line", "col", "code", "severity", "message")
-        print(json.dumps([{name: getattr(finding, name) for name in fields} for finding in findings], indent=2))
+        rows = []
+        for finding in findings:
+            row = {name: getattr(finding, name) for name in fields}
+            if finding.cell is not None:
+                row["cell"] = finding.cell
+            rows.append(row)
+        print(json.dumps(rows, indent=2))
         return
     for finding in findings:
+        where = f"cell {finding.cell}:" if finding.cell is not None else ""
         if form == "github":
             level = {"error": "error", "warning": "warning"}.get(finding.severity, "notice")
             message = finding.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            if finding.cell is not None:
+                message = f"cell {finding.cell}: {message}"
             print(
                 f"::{level} file={finding.path},line={finding.line},col={finding.col},title={finding.code}::{message}"
             )
         else:
-            print(f"{finding.path}:{finding.line}:{finding.col}: {finding.code} {finding.message}")
+            print(
+                f"{finding.path}:{where}{finding.line}:{finding.col}: {finding.code} [{finding.severity}] "
+                f"{finding.message}"
+            )
     if form == "text" and findings:
         fixable = sum(1 for finding in findings if finding.fix)
         more = f" ({fixable} fixable with --fix)" if fixable else ""

@@ -26,7 +26,7 @@ class Model(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         x, y = batch
         self.val_f1.update(self(x), y)
-        self.log("val_f1", self.val_f1.compute(), on_epoch=True)  # expect: LM102
+        self.log("val_f1", self.val_f1.compute(), on_epoch=True)  # expect: LM102, LM301
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)

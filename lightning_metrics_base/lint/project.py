@@ -1,0 +1,259 @@
+"""What the linted tree defines: its Metric subclasses, its LightningModules and Callbacks, its metric functions.
+
+The lint decides what is a metric over the whole tree, not one class: a class that subclasses a
+torchmetrics ``Metric`` two files away is a metric, a function in ``utils.py`` that returns an F1 on
+one batch gives a per-batch value, and a module whose base class is defined in another file is still
+a LightningModule. `Project.build` reads the files it is given and, to resolve names, the files of the
+project that they import (found from the import's dotted path next to the importing file or in one of
+its parent folders); findings are reported only in the given files.
+
+Only the standard library.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_METRIC_ROOTS = ("torchmetrics",)
+_LIGHTNING_ROOTS = ("lightning", "pytorch_lightning")
+_VALUE_ROOTS = ("torchmetrics", "sklearn")
+_LIGHTNING_BASES = ("LightningModule", "Callback", "LightningDataModule")
+
+
+@dataclass
+class _ClassInfo:
+    name: str
+    bases: list[str]  # dotted origins where the import resolves, else the name as written
+
+
+@dataclass
+class Project:
+    """The names a tree defines that the rules need, keyed by their plain name.
+
+    Examples:
+        >>> project = Project.from_sources({"m.py": '''
+        ... from torchmetrics import Metric
+        ... from sklearn.metrics import f1_score
+        ... class Hits(Metric):
+        ...     pass
+        ... class TopHits(Hits):
+        ...     pass
+        ... def batch_f1(y, p):
+        ...     return f1_score(y, p, average="macro")
+        ... '''})
+        >>> sorted(project.metric_classes), sorted(project.metric_functions)
+        (['Hits', 'TopHits'], ['batch_f1'])
+    """
+
+    metric_classes: set[str] = field(default_factory=set)
+    lightning_classes: set[str] = field(default_factory=set)
+    metric_functions: dict[str, str] = field(default_factory=dict)  # function -> the metric it returns
+    lightning_files: set[str] = field(default_factory=set)  # files that import Lightning or are imported by one
+    trees: dict[str, ast.Module] = field(default_factory=dict)
+
+    @classmethod
+    def from_sources(cls, sources: dict[str, str]) -> Project:
+        """The project of in-memory files ``{path: source}`` (files that do not parse are left out)."""
+        project = cls()
+        for path, source in sources.items():
+            try:
+                project.trees[path] = ast.parse(source, filename=path)
+            except SyntaxError:
+                continue
+        project._index()
+        return project
+
+    @classmethod
+    def build(cls, files: Iterable[Path], read: dict[str, str] | None = None) -> Project:
+        """The project of ``files`` and of the project files they import (read, not reported)."""
+        project = cls()
+        given = [Path(path) for path in files]
+        texts = dict(read or {})
+        queue = list(given)
+        seen: set[Path] = set()
+        while queue and len(seen) < 20_000:
+            path = queue.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            text = texts.get(str(path))
+            if text is None:
+                if path.suffix != ".py":
+                    continue
+                try:
+                    text = path.read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    continue
+            try:
+                tree = ast.parse(text, filename=str(path))
+            except (SyntaxError, ValueError):
+                continue
+            project.trees[str(path)] = tree
+            queue.extend(found for found in _imported_files(path, tree) if found not in seen)
+        project._index()
+        return project
+
+    # ------------------------------------------------------------------ the index
+
+    def _index(self) -> None:
+        classes: dict[str, list[_ClassInfo]] = {}
+        functions: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+        imports: dict[str, dict[str, str]] = {}
+        for path, tree in self.trees.items():
+            names = _import_map(tree)
+            imports[path] = names
+            if any(origin.split(".")[0] in _LIGHTNING_ROOTS for origin in names.values()):
+                self.lightning_files.add(path)
+            for node in tree.body:
+                if isinstance(node, ast.ClassDef):
+                    bases = [_origin(base, names) for base in node.bases]
+                    classes.setdefault(node.name, []).append(_ClassInfo(node.name, bases))
+                elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    functions.setdefault(node.name, []).append(node)
+        self._classes_by_bases(classes)
+        self._functions(functions, imports)
+
+    def _classes_by_bases(self, classes: dict[str, list[_ClassInfo]]) -> None:
+        changed = True
+        while changed:  # a fixed point: subclasses of subclasses, across files
+            changed = False
+            for name, infos in classes.items():
+                for info in infos:
+                    for base in info.bases:
+                        root, last = base.split(".")[0], base.rsplit(".", 1)[-1]
+                        metric = root in _METRIC_ROOTS or last in self.metric_classes
+                        metric = metric or (root in _LIGHTNING_ROOTS and ".metrics" in base)
+                        lightning = (root in _LIGHTNING_ROOTS and last in _LIGHTNING_BASES) or last in _LIGHTNING_BASES
+                        lightning = lightning or last in self.lightning_classes
+                        if metric and name not in self.metric_classes:
+                            self.metric_classes.add(name)
+                            changed = True
+                        if lightning and name not in self.lightning_classes:
+                            self.lightning_classes.add(name)
+                            changed = True
+
+    def _functions(
+        self,
+        functions: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]],
+        imports: dict[str, dict[str, str]],
+    ) -> None:
+        origin_of: dict[int, dict[str, str]] = {}
+        for path, tree in self.trees.items():
+            for node in tree.body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    origin_of[id(node)] = imports[path]
+        changed = True
+        while changed:
+            changed = False
+            for name, nodes in functions.items():
+                if name in self.metric_functions:
+                    continue
+                for node in nodes:
+                    what = self._returned_metric(node, origin_of.get(id(node), {}))
+                    if what is not None:
+                        self.metric_functions[name] = what
+                        changed = True
+                        break
+
+    def _returned_metric(self, function: ast.FunctionDef | ast.AsyncFunctionDef, names: dict[str, str]) -> str | None:
+        """The metric a function returns, computed on its arguments (``None``: it returns no metric value)."""
+        bound: dict[str, str] = {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                what = self._metric_call(node.value, names, bound)
+                if what is not None:
+                    bound[node.targets[0].id] = what
+        for node in ast.walk(function):
+            if isinstance(node, ast.Return) and node.value is not None:
+                what = self._metric_call(node.value, names, bound)
+                if what is not None:
+                    return what
+        return None
+
+    def _metric_call(self, node: ast.AST, names: dict[str, str], bound: dict[str, str]) -> str | None:
+        while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _WRAPPERS:
+            node = node.func.value
+        if isinstance(node, ast.Name):
+            return bound.get(node.id)
+        if not isinstance(node, ast.Call):
+            return None
+        origin = _origin(node.func, names)
+        root, last = origin.split(".")[0], origin.rsplit(".", 1)[-1]
+        if root in _VALUE_ROOTS and last[:1].islower() and ("functional" in origin or ".metrics" in origin):
+            return last
+        if last in self.metric_functions:
+            return self.metric_functions[last]
+        return None
+
+
+_WRAPPERS = ("item", "detach", "cpu", "float", "mean", "squeeze", "tolist")
+
+
+def _import_map(tree: ast.Module) -> dict[str, str]:
+    """Every imported name of a module and the dotted path it comes from."""
+    names: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                names[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+        elif isinstance(node, ast.ImportFrom):
+            module = ("." * node.level) + (node.module or "")
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{module}.{alias.name}" if module else alias.name
+    return names
+
+
+def _origin(node: ast.AST, names: dict[str, str]) -> str:
+    """The dotted origin of a name or attribute chain, through the imports (the text itself where none)."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    head = names.get(node.id, node.id)
+    return ".".join([head, *reversed(parts)])
+
+
+def _imported_files(path: Path, tree: ast.Module) -> list[Path]:
+    """The project files that ``path`` imports, where they can be found on disk."""
+    found: list[Path] = []
+    for node in ast.walk(tree):
+        modules: list[tuple[str, int]] = []
+        if isinstance(node, ast.Import):
+            modules = [(alias.name, 0) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            modules = [(base, node.level)] + [
+                (f"{base}.{alias.name}" if base else alias.name, node.level) for alias in node.names
+            ]
+        for module, level in modules:
+            if module.split(".")[0] in (*_LIGHTNING_ROOTS, *_VALUE_ROOTS, "torch", "numpy", "pandas"):
+                continue
+            found.extend(_module_file(path, module, level))
+    return found
+
+
+def _module_file(path: Path, module: str, level: int) -> list[Path]:
+    relative = Path(*module.split(".")) if module else Path()
+    folders = [path.parent] if level == 0 else []
+    if level:
+        folder = path.parent
+        for _ in range(level - 1):
+            folder = folder.parent
+        folders = [folder]
+    else:
+        folder = path.parent
+        for _ in range(6):  # the project's root may be a few folders up (`src/`, the repository)
+            folder = folder.parent
+            folders.append(folder)
+    for folder in folders:
+        for candidate in (folder / relative.with_suffix(".py"), folder / relative / "__init__.py"):
+            if str(relative) not in ("", ".") and candidate.is_file():
+                return [candidate]
+    return []
