@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning_metrics_base.lint.project import Project
+from lightning_metrics_base.lint.project import Project, imports_of
 from lightning_metrics_base.lint.rules import (
     BEST_TRACKERS,
     ERROR,
@@ -104,6 +104,16 @@ class Usage:
 _LOG_ATTRS = ("log", "log_dict")
 _LEGACY_ROOTS = ("pytorch_lightning", "lightning")
 _RANK = {INFO: 0, WARNING: 1, ERROR: 2}
+_INDEXED = (
+    ast.Import,
+    ast.ImportFrom,
+    ast.ClassDef,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.keyword,
+    ast.Dict,
+    ast.Assign,
+)
 _WRAPPERS = ("item", "detach", "cpu", "float", "clone", "mean", "squeeze")
 
 
@@ -129,15 +139,19 @@ class FileAnalysis:
     def __init__(self, path: str, source: str, project: Project | None = None) -> None:
         self.path = path
         self.source = source
-        self.tree = ast.parse(source, filename=path)
+        self.project = project or Project()
+        tree = self.project.trees.get(path)
+        self.tree = tree if tree is not None and self.project.sources.get(path) == source else ast.parse(source, path)
         self.lines = source.splitlines()
+        self._nodes: dict[type, list[Any]] = {ast.Import: [], ast.ImportFrom: []}
+        for node in imports_of(self.tree):
+            self._nodes[type(node)].append(node)
         self._findings: dict[tuple[int, str], Finding] = {}
         self._classes: dict[str, str] = {}  # alias -> torchmetrics/sklearn origin of a class or function
         self._modules: dict[str, str] = {}  # alias -> "torchmetrics" | "sklearn" | "torch.nn"
         self._legacy: set[str] = set()  # aliases of pytorch_lightning / lightning (legacy `pl.metrics`)
         self._evaluate: set[str] = set()  # aliases of Hugging Face `evaluate`
         self._evaluate_load: set[str] = set()  # `from evaluate import load`
-        self.project = project or Project()
         self.options: dict[str, dict[str, ast.expr]] = {}  # self.X holding constant `self.log` options
         self.dynamic: list[Held] = []  # metrics set with `setattr(self, computed_name, ...)`
         self._shared_collections: list[tuple[str, str, ast.stmt, str]] = []
@@ -145,20 +159,59 @@ class FileAnalysis:
         self.evaluate_names: set[str] = set()
         self._sources = 0
         self._current_attrs: dict[str, Held] = {}
-        self.monitors = self._monitors()
+        self.monitors: set[str] = set()
 
     # ------------------------------------------------------------------ driver
 
     def findings(self) -> list[Finding]:
         """Every finding of the file, ordered by position, one per position and code."""
         self._read_imports()
+        if not self._may_hold_metrics():
+            return []
+        self._nodes = {}
+        for node in ast.walk(self.tree):  # one walk; every rule reads the nodes it needs from here
+            if isinstance(node, _INDEXED):
+                self._nodes.setdefault(type(node), []).append(node)
+        self.monitors = self._monitors()
+        self._evaluate_metrics()
         if self._reaches_lightning():
             self._module_scope()
         self._device_moves()
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.ClassDef):
-                self._class(node)
+        for node in self._of(ast.ClassDef):
+            self._class(node)
         return sorted(self._findings.values(), key=lambda f: (f.line, f.col, f.code))
+
+    def _of(self, *kinds: type) -> list[Any]:
+        """The file's nodes of these types, in the order of one `ast.walk`."""
+        if len(kinds) == 1:
+            return self._nodes.get(kinds[0], [])
+        return [node for kind in kinds for node in self._nodes.get(kind, [])]
+
+    def _may_hold_metrics(self) -> bool:
+        """A file that imports no metric library, names no project metric and logs nothing has no finding."""
+        if self._classes or self._modules or self._legacy or self._evaluate or self._evaluate_load:
+            return True
+        text = self.source
+        if ".log(" in text or ".log_dict(" in text:
+            return True
+        return any(name in text for name in (*self.project.metric_classes, *self.project.metric_functions))
+
+    def _evaluate_metrics(self) -> None:
+        """Names and attributes holding a Hugging Face `evaluate` metric (``evaluate.load("f1")``)."""
+        if not (self._evaluate or self._evaluate_load):
+            return
+        for node in self._of(ast.Assign):
+            chain = _chain(node.value.func) if isinstance(node.value, ast.Call) else []
+            loads = (len(chain) == 2 and chain[0] in self._evaluate and chain[1] == "load") or (
+                len(chain) == 1 and chain[0] in self._evaluate_load
+            )
+            if not loads:
+                continue
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    self.evaluate_names.add(target.id)
+                elif _is_self_attr(target):
+                    self.evaluate_attrs.add(target.attr)  # type: ignore[attr-defined]
 
     def _add(self, node: ast.AST, code: str, severity: str, message: str, fix: tuple[Any, ...] = ()) -> None:
         line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1
@@ -182,7 +235,7 @@ class FileAnalysis:
     # ------------------------------------------------------------------ imports and constructions
 
     def _read_imports(self) -> None:
-        for node in ast.walk(self.tree):
+        for node in self._of(ast.Import, ast.ImportFrom):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     root = alias.name.split(".")[0]
@@ -322,8 +375,8 @@ class FileAnalysis:
         """Whether this file's objects can reach a LightningModule or Callback (LM206 is about those only)."""
         if self.path in self.project.lightning_files or self._legacy:
             return True
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.ClassDef) and any(
+        for node in self._of(ast.ClassDef):
+            if any(
                 _chain(base)[-1:]
                 and _chain(base)[-1] in ("LightningModule", "Callback", *self.project.lightning_classes)
                 for base in node.bases
@@ -333,15 +386,16 @@ class FileAnalysis:
 
     def _device_moves(self) -> None:
         """LM204 in every function: `.to("cuda")` / `.cuda()` on a metric, also one stored in a dict of metrics."""
-        for function in ast.walk(self.tree):
-            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            stores: dict[str, list[ast.expr]] = {}
-            for node in ast.walk(function):
-                if isinstance(node, ast.Assign):
-                    for target in node.targets:
+        if not (self._classes or self._modules or self._legacy or self.project.metric_classes):
+            return
+        stores: dict[tuple[int, str], list[ast.expr]] = {}
+        for function in self._of(ast.FunctionDef, ast.AsyncFunctionDef):
+            for statement in _statements(function.body):
+                if isinstance(statement, ast.Assign):
+                    for target in statement.targets:
                         if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
-                            stores.setdefault(target.value.id, []).append(node.value)
+                            stores.setdefault((id(function), target.value.id), []).append(statement.value)
+        if stores:
             for values in stores.values():
                 if not any(self._construction(value) is not None for value in values):
                     continue
@@ -363,19 +417,18 @@ class FileAnalysis:
     def _module_scope(self) -> None:
         for statement in self.tree.body:
             self._scope_constructions(statement, "module scope")
-        for node in ast.walk(self.tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                for default in [*node.args.defaults, *node.args.kw_defaults]:
-                    held = self._construction(default) if default is not None else None
-                    if default is not None and held is not None and held.kind in ("metric", "collection"):
-                        self._add(
-                            default,
-                            "LM206",
-                            ERROR,
-                            f"{held.name} as a default argument of {node.name}() is built once and shared by every"
-                            " call and every module: its state leaks between them. Default to None and construct"
-                            " the metric in `__init__`.",
-                        )
+        for node in self._of(ast.FunctionDef, ast.AsyncFunctionDef):
+            for default in [*node.args.defaults, *node.args.kw_defaults]:
+                held = self._construction(default) if default is not None else None
+                if default is not None and held is not None and held.kind in ("metric", "collection"):
+                    self._add(
+                        default,
+                        "LM206",
+                        ERROR,
+                        f"{held.name} as a default argument of {node.name}() is built once and shared by every"
+                        " call and every module: its state leaks between them. Default to None and construct"
+                        " the metric in `__init__`.",
+                    )
 
     def _scope_constructions(self, node: ast.stmt, where: str) -> None:
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
@@ -491,9 +544,9 @@ class FileAnalysis:
         return False
 
     def _imported_from_metrics_module(self, name: str) -> bool:
-        for node in ast.walk(self.tree):
-            from_metrics = isinstance(node, ast.ImportFrom) and node.module and "metric" in node.module.split(".")[-1]
-            if from_metrics and any((alias.asname or alias.name) == name for alias in node.names):  # type: ignore[attr-defined]
+        for node in self._of(ast.ImportFrom):
+            from_metrics = node.module and "metric" in node.module.split(".")[-1]
+            if from_metrics and any((alias.asname or alias.name) == name for alias in node.names):
                 return True
         return False
 
@@ -697,13 +750,13 @@ class FileAnalysis:
 
     def _monitors(self) -> set[str]:
         names = set()
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.keyword) and node.arg == "monitor" and isinstance(node.value, ast.Constant):
+        for node in self._of(ast.keyword):
+            if node.arg == "monitor" and isinstance(node.value, ast.Constant):
                 names.add(str(node.value.value))
-            if isinstance(node, ast.Dict):
-                for key, value in zip(node.keys, node.values, strict=True):
-                    if isinstance(key, ast.Constant) and key.value == "monitor" and isinstance(value, ast.Constant):
-                        names.add(str(value.value))
+        for node in self._of(ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "monitor" and isinstance(value, ast.Constant):
+                    names.add(str(value.value))
         return names
 
 

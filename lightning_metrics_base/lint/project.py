@@ -53,6 +53,7 @@ class Project:
     metric_functions: dict[str, str] = field(default_factory=dict)  # function -> the metric it returns
     lightning_files: set[str] = field(default_factory=set)  # files that import Lightning or are imported by one
     trees: dict[str, ast.Module] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # the text each tree was parsed from
 
     @classmethod
     def from_sources(cls, sources: dict[str, str]) -> Project:
@@ -63,6 +64,7 @@ class Project:
                 project.trees[path] = ast.parse(source, filename=path)
             except SyntaxError:
                 continue
+            project.sources[path] = source
         project._index()
         return project
 
@@ -70,11 +72,11 @@ class Project:
     def build(cls, files: Iterable[Path], read: dict[str, str] | None = None) -> Project:
         """The project of ``files`` and of the project files they import (read, not reported)."""
         project = cls()
-        given = [Path(path) for path in files]
         texts = dict(read or {})
-        queue = list(given)
+        queue = [Path(path) for path in files]
         seen: set[Path] = set()
-        while queue and len(seen) < 20_000:
+        found: dict[tuple[Path, str, int], Path | None] = {}
+        while queue and len(seen) < 50_000:
             path = queue.pop()
             if path in seen:
                 continue
@@ -92,7 +94,8 @@ class Project:
             except (SyntaxError, ValueError):
                 continue
             project.trees[str(path)] = tree
-            queue.extend(found for found in _imported_files(path, tree) if found not in seen)
+            project.sources[str(path)] = text
+            queue.extend(other for other in _imported_files(path, tree, found) if other not in seen)
         project._index()
         return project
 
@@ -145,6 +148,14 @@ class Project:
             for node in tree.body:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     origin_of[id(node)] = imports[path]
+        defining: set[int] = set()  # files with a metric function: their other functions may call it
+
+        def may_return_metric(names: dict[str, str]) -> bool:
+            return id(names) in defining or any(
+                origin.split(".")[0] in _VALUE_ROOTS or origin.rsplit(".", 1)[-1] in self.metric_functions
+                for origin in names.values()
+            )
+
         changed = True
         while changed:
             changed = False
@@ -152,9 +163,13 @@ class Project:
                 if name in self.metric_functions:
                     continue
                 for node in nodes:
-                    what = self._returned_metric(node, origin_of.get(id(node), {}))
+                    names = origin_of.get(id(node), {})
+                    if not may_return_metric(names):
+                        continue
+                    what = self._returned_metric(node, names)
                     if what is not None:
                         self.metric_functions[name] = what
+                        defining.add(id(names))
                         changed = True
                         break
 
@@ -192,10 +207,30 @@ class Project:
 _WRAPPERS = ("item", "detach", "cpu", "float", "mean", "squeeze", "tolist")
 
 
+def imports_of(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """A module's import statements at any depth (``try: import x``, inside functions), expressions not entered."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    stack: list[ast.stmt] = list(reversed(tree.body))
+    while stack:
+        statement = stack.pop()
+        if isinstance(statement, ast.Import | ast.ImportFrom):
+            found.append(statement)
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(statement, name, None)
+            if isinstance(inner, list):
+                stack.extend(
+                    reversed(
+                        [item for item in inner if isinstance(item, ast.stmt | ast.excepthandler | ast.match_case)]
+                    )
+                )  # type: ignore[misc]
+    return found
+
+
 def _import_map(tree: ast.Module) -> dict[str, str]:
     """Every imported name of a module and the dotted path it comes from."""
     names: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in imports_of(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 names[alias.asname or alias.name.split(".")[0]] = (
@@ -220,40 +255,44 @@ def _origin(node: ast.AST, names: dict[str, str]) -> str:
     return ".".join([head, *reversed(parts)])
 
 
-def _imported_files(path: Path, tree: ast.Module) -> list[Path]:
-    """The project files that ``path`` imports, where they can be found on disk."""
-    found: list[Path] = []
-    for node in ast.walk(tree):
+def _imported_files(path: Path, tree: ast.Module, found: dict[tuple[Path, str, int], Path | None]) -> list[Path]:
+    """The project files that ``path`` imports, where they can be found on disk (lookups cached in ``found``)."""
+    files: list[Path] = []
+    for node in imports_of(tree):
         modules: list[tuple[str, int]] = []
         if isinstance(node, ast.Import):
             modules = [(alias.name, 0) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
+        else:
             base = node.module or ""
-            modules = [(base, node.level)] + [
-                (f"{base}.{alias.name}" if base else alias.name, node.level) for alias in node.names
-            ]
+            modules = [(base, node.level)]
+            modules += [(f"{base}.{alias.name}" if base else alias.name, node.level) for alias in node.names]
         for module, level in modules:
-            if module.split(".")[0] in (*_LIGHTNING_ROOTS, *_VALUE_ROOTS, "torch", "numpy", "pandas"):
+            if module.split(".")[0] in _EXTERNAL:
                 continue
-            found.extend(_module_file(path, module, level))
-    return found
+            key = (path.parent, module, level)
+            if key not in found:
+                found[key] = _module_file(path, module, level)
+            if found[key] is not None:
+                files.append(found[key])  # type: ignore[arg-type]
+    return files
 
 
-def _module_file(path: Path, module: str, level: int) -> list[Path]:
-    relative = Path(*module.split(".")) if module else Path()
-    folders = [path.parent] if level == 0 else []
+_EXTERNAL = (*_LIGHTNING_ROOTS, *_VALUE_ROOTS, "torch", "numpy", "pandas", "os", "sys", "typing", "collections")
+
+
+def _module_file(path: Path, module: str, level: int) -> Path | None:
+    if not module.strip("."):
+        return None  # `from . import x` names the package itself: its modules come as `.x`
+    relative = Path(*module.strip(".").split("."))
     if level:
         folder = path.parent
         for _ in range(level - 1):
             folder = folder.parent
         folders = [folder]
     else:
-        folder = path.parent
-        for _ in range(6):  # the project's root may be a few folders up (`src/`, the repository)
-            folder = folder.parent
-            folders.append(folder)
+        folders = [path.parent, *list(path.parents)[1:6]]  # the project's root may be a few folders up
     for folder in folders:
         for candidate in (folder / relative.with_suffix(".py"), folder / relative / "__init__.py"):
-            if str(relative) not in ("", ".") and candidate.is_file():
-                return [candidate]
-    return []
+            if candidate.is_file():
+                return candidate
+    return None
