@@ -210,8 +210,8 @@ class FileAnalysis:
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     self.evaluate_names.add(target.id)
-                elif _is_self_attr(target):
-                    self.evaluate_attrs.add(target.attr)  # type: ignore[attr-defined]
+                elif isinstance(target, ast.Attribute) and _is_name(target.value, "self"):
+                    self.evaluate_attrs.add(target.attr)
 
     def _add(self, node: ast.AST, code: str, severity: str, message: str, fix: tuple[Any, ...] = ()) -> None:
         line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1
@@ -415,7 +415,13 @@ class FileAnalysis:
         )
 
     def _module_scope(self) -> None:
+        script = self._is_script()
+        used_in_code = self._names_read_in_functions() if script else set()
         for statement in self.tree.body:
+            if script:  # a script's own objects are built once per run; only globals that code reads are shared
+                targets = statement.targets if isinstance(statement, ast.Assign) else []
+                if not any(isinstance(t, ast.Name) and t.id in used_in_code for t in targets):
+                    continue
             self._scope_constructions(statement, "module scope")
         for node in self._of(ast.FunctionDef, ast.AsyncFunctionDef):
             for default in [*node.args.defaults, *node.args.kw_defaults]:
@@ -429,6 +435,25 @@ class FileAnalysis:
                         " call and every module: its state leaks between them. Default to None and construct"
                         " the metric in `__init__`.",
                     )
+
+    def _is_script(self) -> bool:
+        """A notebook, or a module that runs at import (top-level calls, ``if __name__ == "__main__"``)."""
+        if self.path.endswith(".ipynb"):
+            return True
+        for statement in self.tree.body:
+            if isinstance(statement, ast.If) and "__name__" in ast.dump(statement.test):
+                return True
+            if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+                return True
+        return False
+
+    def _names_read_in_functions(self) -> set[str]:
+        return {
+            node.id
+            for function in self._of(ast.FunctionDef, ast.AsyncFunctionDef)
+            for node in ast.walk(function)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+        }
 
     def _scope_constructions(self, node: ast.stmt, where: str) -> None:
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
@@ -451,9 +476,12 @@ class FileAnalysis:
     # ------------------------------------------------------------------ one class
 
     def _class(self, node: ast.ClassDef) -> None:
-        for statement in node.body:
-            self._scope_constructions(statement, f"class scope of {node.name}")
+        if self._reaches_lightning():
+            for statement in node.body:
+                self._scope_constructions(statement, f"class scope of {node.name}")
         methods = {item.name: item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        if not self._logs_through_lightning(node, methods):
+            return  # a class with hook-like names that is no LightningModule or Callback (a Fabric utility)
         attrs = self._attributes(methods)
         usage = Usage()
         walker = _Walker(self, node, methods, attrs, usage)
@@ -466,7 +494,29 @@ class FileAnalysis:
             if len(params) >= 3 and params[1] == "trainer":  # a Callback hook: (self, trainer, pl_module, ...)
                 receiver = params[2]
             walker.run(method, Context(name, defaults, receiver))
+        walker.report_helpers_per_stage()
         self._class_rules(node, attrs, usage)
+
+    def _logs_through_lightning(self, node: ast.ClassDef, methods: dict[str, Any]) -> bool:
+        """A LightningModule or Callback: by its bases (across the project), or by hooks that call ``.log``."""
+        bases = {(_chain(base) or [""])[-1] for base in node.bases}
+        if bases & {"LightningModule", "Callback", *self.project.lightning_classes}:
+            return True
+        for name, method in methods.items():
+            if hook_defaults(name) is None:
+                continue
+            for call in ast.walk(method):
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in _LOG_ATTRS:
+                    return True
+        # a helper that logs, called from a hook
+        return any(
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr in _LOG_ATTRS
+            and _is_name(call.func.value, "self")
+            for method in methods.values()
+            for call in ast.walk(method)
+        ) and any(hook_defaults(name) is not None for name in methods)
 
     def _attributes(self, methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]) -> dict[str, Held]:
         """``self.X`` as ``__init__``, ``setup`` and ``configure_*`` assign it (every branch)."""
@@ -776,6 +826,7 @@ class _Walker:
         self.returned: dict[str, Value] = {}  # keys of dicts a step returns holding per-batch metric values
         self.returns_batch: set[str] = set()  # stages whose step returns per-batch metric values under unknown keys
         self._helper_values: dict[tuple[int, str], Value | None] = {}
+        self.in_helpers: dict[tuple[int, str], list[tuple[str, str, ast.AST, str]]] = {}
 
     def run(self, function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Context) -> None:
         ctx.resets |= self._resets_in(function, ctx)
@@ -1084,18 +1135,38 @@ class _Walker:
         fix = self._fix(call, node, value, ctx) if single else ()
         if value.kind in ("compute", "compute-dict"):
             message = _running_mean_message(label, value, ctx.hook, default, monitored, per_batch=per_batch)
-            self.a._add(place, "LM102", ERROR, message, fix)
+            self._report(ctx, place, "LM102", ERROR, message, fix)
         else:
             severity = WARNING if value.additive else ERROR
-            self.a._add(place, "LM101", severity, _batch_mean_message(label, value, default, monitored), fix)
+            self._report(ctx, place, "LM101", severity, _batch_mean_message(label, value, default, monitored), fix)
 
     def _best_tracker(self, value: Value) -> bool:
         held = self._held_ref(value.ref) if value.ref else None
         return held is not None and held.name in BEST_TRACKERS
 
+    def _report(
+        self, ctx: Context, place: ast.AST, code: str, severity: str, message: str, fix: tuple[Any, ...] = ()
+    ) -> None:
+        """Add a finding; one in a helper is remembered per hook, to be reported per stage where they differ."""
+        if ctx.site is None:
+            self.a._add(place, code, severity, message, fix)
+            return
+        self.a._add(place, code, severity, message, fix if ctx.depth == 1 else ())
+        line = getattr(place, "lineno", 0)
+        self.in_helpers.setdefault((line, code), []).append((ctx.hook, severity, ctx.site, message))
+
+    def report_helpers_per_stage(self) -> None:
+        """A helper shared by hooks whose findings differ in severity: each hook's call is reported too."""
+        for (line, code), found in self.in_helpers.items():
+            if len({severity for _, severity, _, _ in found}) < 2:
+                continue
+            for hook, severity, site, message in found:
+                self.a._add(site, code, severity, f"in {hook}, through the helper at line {line}: {message}")
+
     def _running_value(self, place: ast.AST, label: str, value: Value, ctx: Context) -> None:
         # logged per step only: each value is the metric over the batches so far, synced every step under DDP
-        self.a._add(
+        self._report(
+            ctx,
             place,
             "LM102",
             WARNING,

@@ -210,7 +210,7 @@ _WRAPPERS = ("item", "detach", "cpu", "float", "mean", "squeeze", "tolist")
 def imports_of(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
     """A module's import statements at any depth (``try: import x``, inside functions), expressions not entered."""
     found: list[ast.Import | ast.ImportFrom] = []
-    stack: list[ast.stmt] = list(reversed(tree.body))
+    stack: list[ast.AST] = list(reversed(tree.body))
     while stack:
         statement = stack.pop()
         if isinstance(statement, ast.Import | ast.ImportFrom):
@@ -219,11 +219,8 @@ def imports_of(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
         for name in ("body", "orelse", "finalbody", "handlers", "cases"):
             inner = getattr(statement, name, None)
             if isinstance(inner, list):
-                stack.extend(
-                    reversed(
-                        [item for item in inner if isinstance(item, ast.stmt | ast.excepthandler | ast.match_case)]
-                    )
-                )  # type: ignore[misc]
+                kinds = (ast.stmt, ast.excepthandler, ast.match_case)
+                stack.extend(reversed([item for item in inner if isinstance(item, kinds)]))
     return found
 
 

@@ -201,5 +201,5 @@ def is_additive(name: str, keywords: dict[str, str | None]) -> bool:
     return not (lowered.startswith(("multiclass_", "multilabel_")) and average is None)
 
 
-BEST_TRACKERS = ("MaxMetric", "MinMetric")
-"""Aggregation metrics that track a best value across epochs: never reset, never an error."""
+BEST_TRACKERS = ("MaxMetric", "MinMetric", "RunningMean", "RunningSum", "Running")
+"""Metrics meant to span epochs (a best value, a running window): never reset, never an error."""
