@@ -169,7 +169,14 @@ class TestCommandLine:
 
 class TestFix:
     @pytest.mark.parametrize(
-        "name", ["seed_compute_in_step", "forward_logged_on_epoch", "collection_log_dict", "callback_logs"]
+        "name",
+        [
+            "seed_compute_in_step",
+            "forward_logged_on_epoch",
+            "collection_log_dict",
+            "callback_logs",
+            "compute_and_reset",
+        ],
     )
     def test_fixed_files_parse_and_lint_clean_for_what_was_fixed(self, name: str, tmp_path: Path) -> None:
         source = (CASES / f"{name}.py").read_text()
@@ -184,7 +191,9 @@ class TestFix:
         changed = {
             line + 1 for tag, start, end, _, _ in matcher.get_opcodes() if tag != "equal" for line in range(start, end)
         }
-        assert changed and changed <= {f.line for f in before if f.fix}
+        edited = {line for f in before for start, _, end, _, _ in f.fix for line in range(start, end + 1)}
+        assert changed and changed <= edited
+        assert {(f.code, f.message[:40]) for f in after} <= {(f.code, f.message[:40]) for f in before}  # none new
 
     def test_fix_writes_and_diff_only_shows(self, tmp_path: Path) -> None:
         target = tmp_path / "model.py"
@@ -221,6 +230,7 @@ def fit(module: ModuleType) -> tuple[dict[str, float], Any]:
         ("seed_compute_in_step", "val_f1", "f1"),
         ("forward_logged_on_epoch", "val_f1", "f1"),
         ("collection_log_dict", "val_precision", "precision"),
+        ("compute_and_reset", "val_f1", "f1"),
     ],
 )
 def test_fix_turns_the_batch_mean_into_the_epoch_value(name: str, logged: str, reference: str, tmp_path: Path) -> None:
@@ -243,3 +253,29 @@ def test_fix_turns_the_batch_mean_into_the_epoch_value(name: str, logged: str, r
     after, truth_after = values["after"]
     assert after == pytest.approx(truth_after, abs=1e-6)  # the metric over the epoch
     assert abs(before - truth_before) > 1e-4  # the batch mean (or running mean) it replaces
+
+
+class TestFixLeavesWhatItCannotSee:
+    def test_compute_and_reset_goes_together_and_a_metric_used_elsewhere_is_left(self) -> None:
+        source = (CASES / "compute_and_reset.py").read_text()
+        findings = lint_source(source)
+        by_name = {f.message.split(":")[0]: f for f in findings if f.code == "LM102"}
+        assert "per-batch value (the step resets the metric)" in by_name["val_f1"].message
+        assert by_name["val_f1"].fix and not by_name["val_auroc"].fix  # val_auroc is read at the epoch end too
+        fixed = apply_fixes(source, findings)
+        assert "self.val_f1.reset()" not in fixed and 'self.log("val_f1", self.val_f1, on_epoch=True)' in fixed
+        assert "self.val_auroc.reset()" in fixed and "self.val_auroc.compute()" in fixed
+        assert [f.message.split(":")[0] for f in lint_source(fixed) if f.code == "LM102"] == ["val_auroc"]
+
+    @pytest.mark.parametrize(
+        "extra",
+        [
+            "    def on_validation_epoch_end(self):\n        self.log('f1_again', self.val_f1.compute())\n",
+            "    def test_step(self, batch, batch_idx):\n        self.val_f1.update(self(batch[0]), batch[1])\n",
+            "    def helper(self):\n        return self.val_f1\n",
+        ],
+    )
+    def test_no_fix_where_the_metric_has_another_use(self, extra: str) -> None:
+        source = (CASES / "seed_compute_in_step.py").read_text() + extra
+        finding = next(f for f in lint_source(source) if f.code == "LM102")
+        assert finding.fix == () and apply_fixes(source, [finding]) == source

@@ -712,19 +712,15 @@ class FileAnalysis:
                 continue
             if any(ref.startswith(f"{base}[") for ref in resets | set(usage.logged_object)) and "[*]" in attr:
                 continue
-            test_only = set(usage.uses.get(attr, {})) == {"test"}
-            spans = (
-                "a test runs one epoch, but a second `trainer.test` would start from the first one's state"
-                if test_only
-                else "its state spans every epoch since the start, so each value mixes all epochs so far"
-            )
+            if set(usage.uses.get(attr, {})) == {"test"}:
+                continue  # a test is one epoch: nothing spans epochs
             self._add(
                 place,
                 "LM301",
-                INFO if test_only else ERROR,
+                ERROR,
                 f"self.{attr}.compute(), but self.{base} is never reset nor logged as an object (Lightning resets"
-                f" logged objects): {spans}. Call `self.{attr}.reset()` after compute, or log the object:"
-                f" `self.log(name, self.{attr})`.",
+                " logged objects): its state spans every epoch since the start, so each value mixes all epochs"
+                f" so far. Call `self.{attr}.reset()` after compute, or log the object: `self.log(name, self.{attr})`.",
             )
         for attr, place in usage.logged_compute.items():
             if attr in usage.logged_object or attr.split("[")[0] in usage.logged_object:
@@ -1203,8 +1199,12 @@ class _Walker:
         )
         if ast.get_source_segment(self.a.source, written) != obj:
             return ()  # reached through a name bound elsewhere (a stage in a helper): not rewritten
+        resets = self._sole_uses(value.ref, ctx)
+        if resets is None:
+            return ()  # the metric is used elsewhere too: the fix could not see what that use needs
+        removals = tuple((reset.lineno, 0, reset.end_lineno + 1, 0, "") for reset in resets)  # type: ignore[operator]
         if value.node is node and value.kind in ("compute", "compute-dict"):
-            return ((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, obj),)
+            return ((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, obj), *removals)
         if value.node is node and value.kind in ("batch", "batch-dict"):
             statement = _statement_of(self.a.tree, call)
             if statement is None or not isinstance(statement, ast.Expr) or statement.value is not call:
@@ -1222,10 +1222,65 @@ class _Walker:
                     f"{forward}\n{indent}",
                 ),
                 (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, obj),
+                *removals,
             )
         if isinstance(node, ast.Name) and value.kind in ("batch", "batch-dict"):
-            return ((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, obj),)
+            return ((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, obj), *removals)
         return ()
+
+    def _sole_uses(self, ref: str, ctx: Context) -> list[ast.stmt] | None:
+        """The ``reset()`` statements to drop with a fix, or ``None`` where the fix must not be made.
+
+        The fix logs the object, so Lightning computes it over the epoch and resets it. That is right
+        only where this hook is the metric's whole life: built in ``__init__``/``setup``/``configure_*``,
+        fed here, and nowhere else read, logged or reset (a reset in the hook itself goes with the fix).
+        """
+        if ctx.depth:
+            return None
+        hook = self.methods.get(ctx.hook)
+        if hook is None:
+            return None
+        resets: list[ast.stmt] = []
+        for statement in hook.body:  # a reset in the hook's own body (not in a branch) can be dropped
+            call = statement.value if isinstance(statement, ast.Expr) else None
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "reset"
+                and _is_self_attr(call.func.value)
+                and call.func.value.attr == ref  # type: ignore[attr-defined]
+                and statement.lineno == statement.end_lineno
+                and self.a.lines[statement.lineno - 1].strip() == ast.get_source_segment(self.a.source, statement)
+            ):
+                resets.append(statement)
+        inside = {id(node) for node in ast.walk(hook)}
+        built = {
+            id(node)
+            for name, method in self.methods.items()
+            if name in ("__init__", "setup") or name.startswith("configure_")
+            for statement in ast.walk(method)
+            if isinstance(statement, ast.Assign | ast.AnnAssign)
+            for node in ast.walk(statement)
+        }
+        for name, method in self.methods.items():  # a reset when a stage or its epoch starts changes nothing
+            if name.startswith("on_") and name.endswith("_start") and "batch" not in name:
+                for node in ast.walk(method):
+                    if (
+                        isinstance(node, ast.Call)
+                        and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "reset"
+                    ):
+                        built.add(id(node.func.value))
+        for node in ast.walk(self.a.tree):
+            if isinstance(node, ast.Attribute) and node.attr == ref and id(node) not in inside | built:
+                return None
+        for node in ast.walk(hook):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "reset":
+                target = node.func.value
+                own = _is_self_attr(target) and target.attr == ref  # type: ignore[attr-defined]
+                if own and not any(node is reset.value for reset in resets):  # type: ignore[attr-defined]
+                    return None  # a reset in a branch: what it means for the epoch value is not seen
+        return resets
 
     # ------------------------------------------------------------------ LM103
 
