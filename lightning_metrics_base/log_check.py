@@ -26,7 +26,7 @@ from torchmetrics import Metric, MetricCollection
 
 from lightning_metrics_base._lightning_internals import current_hook
 from lightning_metrics_base.batch import detach
-from lightning_metrics_base.lint.rules import hook_defaults, is_additive
+from lightning_metrics_base.lightning_semantics import hook_defaults, is_additive
 
 _STAGES = {"train": "train", "validate": "val", "sanity_check": "val", "test": "test"}
 

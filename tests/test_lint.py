@@ -279,3 +279,28 @@ class TestFixLeavesWhatItCannotSee:
         source = (CASES / "seed_compute_in_step.py").read_text() + extra
         finding = next(f for f in lint_source(source) if f.code == "LM102")
         assert finding.fix == () and apply_fixes(source, [finding]) == source
+
+
+class TestLightningSemanticsTable:
+    def test_the_hook_table_is_lightnings_own(self) -> None:
+        from lightning.pytorch.trainer.connectors.logger_connector.fx_validator import _FxValidator
+
+        from lightning_metrics_base.lightning_semantics import HOOKS
+
+        allowed = {name: options for name, options in _FxValidator.functions.items() if options is not None}
+        assert set(allowed) <= set(HOOKS)
+        # a hook of the table that this Lightning does not know is a newer or older one, never one it forbids
+        assert not {name for name in HOOKS if name not in allowed and name in _FxValidator.functions}
+        for name, options in allowed.items():
+            defaults = HOOKS[name]
+            assert (defaults.on_step, defaults.on_epoch) == (options["default_on_step"], options["default_on_epoch"])
+            # a hook that may log per step runs once per batch
+            assert defaults.per_batch == (True in options["allowed_on_step"]), name
+
+    def test_hooks_removed_in_2_0_keep_their_1x_defaults(self) -> None:
+        from lightning_metrics_base.lightning_semantics import REMOVED_IN_2_0, hook_defaults
+
+        assert hook_defaults("validation_epoch_end") == REMOVED_IN_2_0["validation_epoch_end"]
+        assert hook_defaults("training_step_end").on_step and not hook_defaults("training_step_end").on_epoch
+        assert hook_defaults("test_step_end").on_epoch and hook_defaults("test_step_end").per_batch
+        assert not hook_defaults("training_epoch_end").per_batch

@@ -18,9 +18,21 @@ from typing import Any
 
 from lightning_metrics_base.lint.project import Project, imports_of
 from lightning_metrics_base.lint.rules import (
+    BATCH_VALUE_ON_EPOCH,
     BEST_TRACKERS,
+    BUILT_PER_BATCH,
+    COMPUTE_IN_STEP,
+    COMPUTE_WITHOUT_RESET,
     ERROR,
     INFO,
+    LOGGED_TWO_WAYS,
+    MEAN_OF_BATCH_METRICS,
+    MODULE_SCOPE,
+    MOVED_BY_HAND,
+    PLAIN_CONTAINER,
+    SHARED_BETWEEN_STAGES,
+    STAGES,
+    SYNC_DIST_ON_METRIC,
     WARNING,
     HookDefaults,
     hook_defaults,
@@ -407,7 +419,7 @@ class FileAnalysis:
         assert isinstance(call.func, ast.Attribute)
         self._add(
             call,
-            "LM204",
+            MOVED_BY_HAND.code,
             ERROR,
             f"`.{call.func.attr}(...)` on the metric {held.name}: a metric registered on the module (an"
             " attribute, `nn.ModuleDict` or `MetricCollection`) moves with it to the device Lightning"
@@ -429,7 +441,7 @@ class FileAnalysis:
                 if default is not None and held is not None and held.kind in ("metric", "collection"):
                     self._add(
                         default,
-                        "LM206",
+                        MODULE_SCOPE.code,
                         ERROR,
                         f"{held.name} as a default argument of {node.name}() is built once and shared by every"
                         " call and every module: its state leaks between them. Default to None and construct"
@@ -460,7 +472,7 @@ class FileAnalysis:
             for held, place in self._constructions_in(node.value):
                 self._add(
                     place,
-                    "LM206",
+                    MODULE_SCOPE.code,
                     ERROR,
                     f"{held.name} at {where} is one object shared by every module that uses it: its state leaks"
                     " between modules and runs, and it is not registered with any module. Construct it in"
@@ -659,7 +671,7 @@ class FileAnalysis:
         if held.kind == "plain":
             self._add(
                 statement,
-                "LM202",
+                PLAIN_CONTAINER.code,
                 WARNING,
                 f"self.{name} holds Metric objects in a plain {type(held.node).__name__.lower()}: they are not"
                 " registered submodules, so they do not move to the module's device, are not seen by DDP and"
@@ -679,7 +691,7 @@ class FileAnalysis:
             if other != name and existing.source == held.source and held.kind in ("metric", "collection"):
                 self._add(
                     statement,
-                    "LM201",
+                    SHARED_BETWEEN_STAGES.code,
                     ERROR,
                     f"self.{name} and self.{other} are one {held.name} object: the stages that use them share"
                     f" one state. Give each its own copy (`{_expr_text(self, held.node)}.clone(prefix=...)`).",
@@ -716,7 +728,7 @@ class FileAnalysis:
                 continue  # a test is one epoch: nothing spans epochs
             self._add(
                 place,
-                "LM301",
+                COMPUTE_WITHOUT_RESET.code,
                 ERROR,
                 f"self.{attr}.compute(), but self.{base} is never reset nor logged as an object (Lightning resets"
                 " logged objects): its state spans every epoch since the start, so each value mixes all epochs"
@@ -726,7 +738,7 @@ class FileAnalysis:
             if attr in usage.logged_object or attr.split("[")[0] in usage.logged_object:
                 self._add(
                     place,
-                    "LM302",
+                    LOGGED_TWO_WAYS.code,
                     ERROR,
                     f"self.{attr} is logged as an object and its compute() is logged too: Lightning resets the object"
                     " after its epoch value, so what compute() returns depends on when it runs. Log it one way:"
@@ -744,7 +756,7 @@ class FileAnalysis:
                 or (held is not None and held.name in BEST_TRACKERS)
             ):
                 continue
-            ordered = sorted(stages, key=_STAGES.index)
+            ordered = sorted(stages, key=STAGES.index)
             reads = {stage for stage, uses in stages.items() if any(how in ("compute", "logged") for how, _, _ in uses)}
             feeds = {stage for stage, uses in stages.items() if any(how in ("forward", "update") for how, _, _ in uses)}
             stale = reads - feeds  # state read in a stage that never feeds it: another stage's value
@@ -775,9 +787,9 @@ class FileAnalysis:
                     f" {why}. Give each stage its own copy (`metric.clone()`, or"
                     " `MetricCollection.clone(prefix=...)`)."
                 )
-                self._add(place, "LM201", severity, message)
+                self._add(place, SHARED_BETWEEN_STAGES.code, severity, message)
                 if site is not None and site is not place:
-                    self._add(site, "LM201", severity, message)
+                    self._add(site, SHARED_BETWEEN_STAGES.code, severity, message)
         for name, other, statement, basis in self._shared_collections:
             both = {**usage.uses.get(name, {}), **usage.uses.get(other, {})}
             read = any(how in ("compute", "logged") for stage_uses in both.values() for how, _, _ in stage_uses)
@@ -785,7 +797,7 @@ class FileAnalysis:
             severity = (ERROR if read else WARNING) if "train" in used_in or not used_in else INFO
             self._add(
                 statement,
-                "LM201",
+                SHARED_BETWEEN_STAGES.code,
                 severity,
                 f"self.{name} and self.{other} are two MetricCollections built on one {basis}: they hold the same"
                 " metric objects, so their stages share one state. Build one collection and give each stage a"
@@ -939,7 +951,7 @@ class _Walker:
         if construction is not None and construction.kind in ("metric", "collection") and ctx.defaults.per_batch:
             self.a._add(
                 call,
-                "LM203",
+                BUILT_PER_BATCH.code,
                 ERROR,
                 f"{construction.name}(...) is built in {ctx.hook}, once per batch: a fresh metric sees one batch"
                 " and is never synced or reset by anyone. Construct it once in `__init__` and update it here.",
@@ -1131,10 +1143,17 @@ class _Walker:
         fix = self._fix(call, node, value, ctx) if single else ()
         if value.kind in ("compute", "compute-dict"):
             message = _running_mean_message(label, value, ctx.hook, default, monitored, per_batch=per_batch)
-            self._report(ctx, place, "LM102", ERROR, message, fix)
+            self._report(ctx, place, COMPUTE_IN_STEP.code, ERROR, message, fix)
         else:
             severity = WARNING if value.additive else ERROR
-            self._report(ctx, place, "LM101", severity, _batch_mean_message(label, value, default, monitored), fix)
+            self._report(
+                ctx,
+                place,
+                BATCH_VALUE_ON_EPOCH.code,
+                severity,
+                _batch_mean_message(label, value, default, monitored),
+                fix,
+            )
 
     def _best_tracker(self, value: Value) -> bool:
         held = self._held_ref(value.ref) if value.ref else None
@@ -1164,7 +1183,7 @@ class _Walker:
         self._report(
             ctx,
             place,
-            "LM102",
+            COMPUTE_IN_STEP.code,
             WARNING,
             f"{label}{_object_text(value)}.compute() in {ctx.hook} runs every batch: it logs a running value, the"
             " metric over the batches seen so far (and syncs across processes each time). Log the object instead,"
@@ -1184,7 +1203,7 @@ class _Walker:
                 " Metric objects sync their state across processes themselves; sync_dist adds a second, useless"
                 " reduction. Drop it."
             )
-        self.a._add(place, "LM303", INFO, message)
+        self.a._add(place, SYNC_DIST_ON_METRIC.code, INFO, message)
 
     def _fix(self, call: ast.Call, node: ast.expr, value: Value, ctx: Context) -> tuple[Any, ...]:
         # Two safe shapes: `self.log(n, self.m(p, t))` and `self.log(n, self.m.compute())`.
@@ -1311,7 +1330,7 @@ class _Walker:
     def _lm103(self, call: ast.Call, value: Value, source: str) -> None:
         self.a._add(
             call,
-            "LM103",
+            MEAN_OF_BATCH_METRICS.code,
             WARNING if value.additive else ERROR,
             f"the mean of per-batch {value.what} values from {source} is not the {value.what} over the epoch"
             " (batches weigh alike and the metric is "
@@ -1537,9 +1556,6 @@ class _Walker:
             left, right = self._string(node.left, ctx), self._string(node.right, ctx)
             return left + right if left is not None and right is not None else None
         return None
-
-
-_STAGES = ("train", "val", "test")
 
 
 def _held_of(attrs: dict[str, Held], ref: str) -> Held | None:
