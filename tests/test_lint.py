@@ -164,7 +164,7 @@ class TestCommandLine:
         pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
         assert 'lightning-metrics-lint = "lightning_metrics_base.lint.cli:main"' in pyproject
         hooks = (Path(__file__).parents[1] / ".pre-commit-hooks.yaml").read_text()
-        assert "entry: lightning-metrics-lint" in hooks and "types: [python]" in hooks
+        assert "entry: lightning-metrics-lint" in hooks and "types_or: [python, jupyter]" in hooks
 
 
 class TestFix:
@@ -304,3 +304,109 @@ class TestLightningSemanticsTable:
         assert hook_defaults("training_step_end").on_step and not hook_defaults("training_step_end").on_epoch
         assert hook_defaults("test_step_end").on_epoch and hook_defaults("test_step_end").per_batch
         assert not hook_defaults("training_epoch_end").per_batch
+
+
+class TestPreCommit:
+    def test_the_documented_configuration_runs_as_written_offline_and_installs_nothing(self, tmp_path: Path) -> None:
+        docs = (Path(__file__).parents[1] / "docs" / "traps.md").read_text()
+        snippet = docs.split("From pre-commit:", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+        shutil = pytest.importorskip("shutil")
+        pre_commit = shutil.which("pre-commit", path=str(Path(sys.executable).parent)) or shutil.which("pre-commit")
+        assert pre_commit, "pre-commit is a test dependency"
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PRE_COMMIT_HOME": str(tmp_path / "cache"),
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+        }
+
+        def git(*args: str) -> None:
+            subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+        git("init", "-q")
+        (repo / ".pre-commit-config.yaml").write_text(snippet)
+        (repo / "good.py").write_text((CASES / "correct_template.py").read_text())
+        git("add", "-A")
+        passed = subprocess.run([pre_commit, "run", "--all-files"], cwd=repo, env=env, capture_output=True, text=True)
+        assert passed.returncode == 0, passed.stdout + passed.stderr
+        (repo / "model.py").write_text((CASES / "seed_compute_in_step.py").read_text())
+        notebook = {"cells": [{"cell_type": "code", "source": (CASES / "forward_logged_on_epoch.py").read_text()}]}
+        (repo / "notebook.ipynb").write_text(json.dumps(notebook))
+        git("add", "-A")
+        failed = subprocess.run([pre_commit, "run", "--all-files"], cwd=repo, env=env, capture_output=True, text=True)
+        assert failed.returncode == 1
+        assert "model.py:29:9: LM102 [error]" in failed.stdout and "notebook.ipynb:cell 1:" in failed.stdout
+        cache = tmp_path / "cache"
+        assert not cache.exists() or not [p for p in cache.iterdir() if p.name.startswith("repo")]  # no environment
+
+
+def _notebook(*cells: str, markdown: bool = True) -> str:
+    items = [{"cell_type": "markdown", "source": ["# A title"]}] if markdown else []
+    items += [{"cell_type": "code", "source": cell.splitlines(keepends=True), "outputs": []} for cell in cells]
+    return json.dumps({"cells": items, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+NOTEBOOK_CELLS = (
+    "%matplotlib inline\n!pip install torchmetrics\nimport lightning as L\nfrom torchmetrics import F1Score",
+    "class M(L.LightningModule):\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.f1 = F1Score(task='multiclass', num_classes=3)\n"
+    "    def validation_step(self, batch, batch_idx):\n"
+    "        files = !ls\n"
+    "        self.log('val_f1', self.f1(batch[0], batch[1]))\n"
+    "        self.log('val_f1_again', self.f1(batch[0], batch[1]))  # noqa: LM101",
+    "def broken(:\n    pass",
+)
+
+
+class TestNotebooks:
+    def test_cells_are_linted_with_magics_blanked_and_reported_per_cell(self, tmp_path: Path) -> None:
+        path = tmp_path / "tutorial.ipynb"
+        path.write_text(_notebook(*NOTEBOOK_CELLS))
+        items = json.loads(run("--format", "json", str(path)).stdout)
+        assert [(item["cell"], item["line"], item["code"]) for item in items] == [(2, 7, "LM101"), (3, 1, "E999")]
+        text = run(str(path)).stdout
+        assert f"{path}:cell 2:7:9: LM101 [error]" in text and f"{path}:cell 3:1:" in text
+
+    def test_folders_include_notebooks_and_fix_skips_them_saying_so(self, tmp_path: Path) -> None:
+        (tmp_path / "tutorial.ipynb").write_text(_notebook(*NOTEBOOK_CELLS[:2]))
+        assert [item["code"] for item in json.loads(run("--format", "json", str(tmp_path)).stdout)] == ["LM101"]
+        before = (tmp_path / "tutorial.ipynb").read_text()
+        fixed = run("--fix", str(tmp_path))
+        assert "notebooks are not rewritten by --fix" in fixed.stderr
+        assert (tmp_path / "tutorial.ipynb").read_text() == before
+
+    def test_a_file_that_is_not_a_notebook_is_reported(self, tmp_path: Path) -> None:
+        (tmp_path / "broken.ipynb").write_text("{not json")
+        (item,) = json.loads(run("--format", "json", str(tmp_path / "broken.ipynb")).stdout)
+        assert item["code"] == "E999" and "not a notebook" in item["message"]
+
+
+class TestExitStatus:
+    def test_only_errors_and_warnings_fail_by_default(self, tmp_path: Path) -> None:
+        info_only = tmp_path / "info.py"
+        info_only.write_text(
+            (CASES / "epoch_end_traps.py").read_text().split("    def on_validation_epoch_end")[0]
+            + "\n    def configure_optimizers(self):\n        return None\n"
+        )
+        items = json.loads(run("--format", "json", str(info_only)).stdout)
+        assert {item["severity"] for item in items} == {"info"}
+        assert run(str(info_only)).returncode == 0
+        assert run("--fail-on", "info", str(info_only)).returncode == 1
+        assert run("--fail-on", "error", str(CASES / "forward_logged_on_epoch.py")).returncode == 1
+        assert run("--exit-zero", str(CASES / "seed_compute_in_step.py")).returncode == 0
+        assert run("--fail-on", "fatal", str(info_only)).returncode == 2
+
+    def test_a_path_without_python_says_so_and_exits_0(self, tmp_path: Path) -> None:
+        empty = run(str(tmp_path))
+        assert empty.returncode == 0 and "No Python files or notebooks found" in empty.stderr
+        readme = tmp_path / "README.md"
+        readme.write_text("self.log('val_f1', self.f1.compute())\n")
+        named = run(str(readme))
+        assert named.returncode == 0 and named.stdout == "" and "No Python files" in named.stderr
