@@ -54,6 +54,7 @@ class _Watched:
     stages: list[str] = field(default_factory=list)
     last_epoch: tuple[str, Any] | None = None
     reset_since: bool = True
+    reset_per_batch: bool = False
     depth: int = 0
 
 
@@ -65,8 +66,8 @@ class MetricLogCheck(Callback):
     effective ``on_epoch=True`` that came out of a `Metric`'s ``forward`` or ``compute`` in a step and
     differs from the metric over the epoch's data (``val_f1: logged 0.3334, over the epoch 0.3387``).
     It also warns, once per fit, when one metric is updated in two stages, and when a metric's state
-    spans epochs (it is never reset). At the end of ``fit`` it prints a table of every value it
-    checked. Under DDP the numbers over the epoch are over every process, and only rank 0 warns.
+    spans epochs (it is never reset). At the end of ``fit``, ``validate`` and ``test`` it prints a table of
+    every value it checked. Under DDP the numbers over the epoch are over every process, and only rank 0 warns.
 
     A `MetricAwareModule` needs no check (its values are right); the callback is for modules written
     by hand. It costs a second update of every metric (up to twice a tiny model's fit time).
@@ -98,7 +99,13 @@ class MetricLogCheck(Callback):
     """
 
     def __init__(self, rtol: float = 1e-5, atol: float = 1e-6) -> None:
-        self.rtol, self.atol = rtol, atol
+        for name, given in (("rtol", rtol), ("atol", atol)):
+            if isinstance(given, bool) or not isinstance(given, int | float) or not math.isfinite(given) or given < 0:
+                raise TypeError(
+                    f"MetricLogCheck({name}={given!r}): {name} is a tolerance, a number >= 0"
+                    f" (got {type(given).__name__}); for example MetricLogCheck({name}=1e-5)."
+                )
+        self.rtol, self.atol = float(rtol), float(atol)
         self._watched: dict[int, _Watched] = {}
         self._logged: dict[tuple[str, str], _Logged] = {}
         self._origins: dict[int, tuple[Tensor, int, str]] = {}
@@ -111,8 +118,18 @@ class MetricLogCheck(Callback):
 
     # ------------------------------------------------------------------ install and remove
 
-    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Wrap the module's metrics and its ``log``."""
+    def setup(self, trainer: Trainer, pl_module: LightningModule | None = None, stage: str = "") -> None:
+        """Wrap the module's metrics and its ``log``.
+
+        Raises:
+            TypeError: the class itself was given to the Trainer instead of an instance.
+        """
+        if not isinstance(self, MetricLogCheck):
+            raise TypeError(
+                "MetricLogCheck was given to the Trainer as a class; give it an instance:"
+                " `Trainer(callbacks=[MetricLogCheck()])`."
+            )
+        assert pl_module is not None
         self._remove()
         self._module, self._fit_trainer = pl_module, trainer
         self._logged.clear()
@@ -137,19 +154,24 @@ class MetricLogCheck(Callback):
 
         vars(pl_module)["log"] = log
 
-    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Check what is left, print the summary after a fit, and remove every wrapper."""
+    def teardown(self, trainer: Trainer, pl_module: LightningModule | None = None, stage: str = "") -> None:
+        """Check what is left, print the summary after `fit`, `validate` or `test`, and remove every wrapper."""
+        if not isinstance(self, MetricLogCheck):
+            return  # given as a class: `setup` said so
         try:
             if stage == "fit" and self._pending:
                 self._check("train")
-            if stage == "fit" and trainer.is_global_zero and self.results:
+            if trainer.is_global_zero and self.results:
                 rank_zero_info(self.summary())
         finally:
             self._remove()
 
-    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        """Remove every wrapper when the fit raises."""
-        self._remove()
+    def on_exception(
+        self, trainer: Trainer, pl_module: LightningModule | None = None, exception: BaseException | None = None
+    ) -> None:
+        """Remove every wrapper when the run raises."""
+        if isinstance(self, MetricLogCheck):  # given as a class, `setup` raised the error that says so
+            self._remove()
 
     def _remove(self) -> None:
         for watched in self._watched.values():
@@ -205,6 +227,10 @@ class MetricLogCheck(Callback):
         def wrapped_reset(*args: Any, **kwargs: Any) -> Any:
             if watched.depth == 0:
                 watched.reset_since = True
+                hook = current_hook(self._module) if self._module is not None else None
+                defaults = hook_defaults(hook) if hook is not None else None
+                if defaults is not None and defaults.per_batch:
+                    watched.reset_per_batch = True  # its values are one batch's: nothing runs on, nothing mixes
             return reset(*args, **kwargs)
 
         for attr, wrapper in (
@@ -257,8 +283,14 @@ class MetricLogCheck(Callback):
                 self._warn(
                     f"shared:{watched.name}",
                     f"MetricLogCheck: self.{watched.name} ({type(watched.metric).__name__}) is updated in"
-                    f" {watched.stages[0]} and {stage} within one fit: the stages share one state, so each epoch"
-                    " value mixes their data. Give each stage its own copy (`metric.clone()`).",
+                    f" {watched.stages[0]} and {stage} within one fit: the stages share one state, "
+                    + (
+                        "reset in every step, so each value is one batch's and nothing mixes today, but any value"
+                        " over an epoch would mix them"
+                        if watched.reset_per_batch
+                        else "so each epoch value mixes their data"
+                    )
+                    + ". Give each stage its own copy (`metric.clone()`).",
                 )
         last = watched.last_epoch
         if last is not None and last != where and last[0] == stage and not watched.reset_since:
@@ -372,7 +404,9 @@ class MetricLogCheck(Callback):
         metric = type(watched.metric).__name__
         average = getattr(watched.metric, "average", None)
         keywords = {"average": average if isinstance(average, str) else None}
-        if logged.kind == "compute":
+        if logged.kind == "compute" and watched.reset_per_batch:
+            why = "a per-batch value (the step resets the metric), averaged by Lightning"
+        elif logged.kind == "compute":
             why = "a running value computed in each step, averaged by Lightning"
         elif is_additive(metric, keywords):
             why = f"the batch mean of {metric}, which differs from its epoch value with uneven batches or under DDP"

@@ -316,3 +316,73 @@ def test_is_a_callback_export() -> None:
 
     assert isinstance(MetricLogCheck(), Callback) and "MetricLogCheck" in lightning_metrics_base.__all__
     assert isinstance(MulticlassF1Score(3), Metric)
+
+
+class ComputeAndResetInStep(HandWritten):
+    """compute() logged and the metric reset in every step: each value is one batch's F1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.val_f1 = MulticlassF1Score(NUM_CLASSES)
+        self.train_f1 = MulticlassF1Score(NUM_CLASSES)
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        self.train_f1.update(logits, y)
+        self.train_f1.reset()
+        return F.cross_entropy(logits, y)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        self.val_f1.update(self(x), y)
+        self.log("val_f1", self.val_f1.compute(), on_epoch=True)
+        self.val_f1.reset()
+        self.train_f1.update(self(x), y)  # the train metric fed in validation too, but reset every step
+        self.train_f1.reset()
+
+
+class TestArguments:
+    @pytest.mark.parametrize(
+        ("options", "named"), [({"rtol": "a"}, "rtol"), ({"atol": -1.0}, "atol"), ({"rtol": True}, "rtol")]
+    )
+    def test_bad_tolerances_are_refused_when_built_naming_the_argument(
+        self, options: dict[str, Any], named: str
+    ) -> None:
+        with pytest.raises(TypeError, match=rf"MetricLogCheck\({named}=.*{named} is a tolerance"):
+            MetricLogCheck(**options)
+
+    def test_the_class_instead_of_an_instance_says_so(self) -> None:
+        trainer = make_trainer(callbacks=[MetricLogCheck])  # type: ignore[list-item]
+        with pytest.raises(
+            TypeError, match=r"as a class; give it an instance: `Trainer\(callbacks=\[MetricLogCheck\(\)\]\)`"
+        ):
+            trainer.fit(ComputeInStep(), loader(TRAIN, batch_size=32), loader(VAL, batch_size=32))
+
+
+class TestMessagesSayWhatTheCodeDoes:
+    def test_a_step_that_resets_logs_a_per_batch_value_and_nothing_mixes(self) -> None:
+        model = ComputeAndResetInStep()
+        _, notes, checker = fit(model)
+        (note,) = [note for note in notes if note.startswith("val_f1: logged")]
+        assert "per-batch value (the step resets the metric)" in note and "running value" not in note
+        (row,) = [row for row in checker.results if row[0] == "val_f1"]
+        assert row[2] == pytest.approx(reference(model, VAL, multiclass_f1_score), abs=1e-6)
+        (shared,) = [note for note in notes if "updated in train and val" in note]
+        assert "nothing mixes today" in shared and "each epoch value mixes" not in shared
+
+
+@pytest.mark.parametrize("run", ["validate", "test"])
+def test_the_summary_is_printed_after_validate_and_test(run: str, caplog: pytest.LogCaptureFixture) -> None:
+    model = ComputeInStep()
+
+    def test_step(batch: Any, batch_idx: int) -> None:
+        model.validation_step(batch, batch_idx)
+
+    model.test_step = test_step  # type: ignore[method-assign]
+    trainer = make_trainer(callbacks=[MetricLogCheck()])
+    with caplog.at_level("INFO"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        getattr(trainer, run)(model, loader(VAL, batch_size=32), verbose=False)
+    assert "MetricLogCheck: the values logged from metrics in steps" in caplog.text
+    assert "val_f1" in caplog.text.split("MetricLogCheck: the values logged")[1]
