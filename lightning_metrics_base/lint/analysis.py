@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning_metrics_base.lint.project import Project, imports_of
+from lightning_metrics_base.lint.project import Project, base_classes, imports_of
 from lightning_metrics_base.lint.rules import (
     BATCH_VALUE_ON_EPOCH,
     BEST_TRACKERS,
@@ -116,6 +116,7 @@ class Usage:
 _LOG_ATTRS = ("log", "log_dict")
 _LEGACY_ROOTS = ("pytorch_lightning", "lightning")
 _RANK = {INFO: 0, WARNING: 1, ERROR: 2}
+CALLABLE = "metric callable"  # a project's own metric class without state (an nn.Module of a metrics module)
 _INDEXED = (
     ast.Import,
     ast.ImportFrom,
@@ -159,6 +160,7 @@ class FileAnalysis:
         for node in imports_of(self.tree):
             self._nodes[type(node)].append(node)
         self._findings: dict[tuple[int, str], Finding] = {}
+        self._own: set[int] = set()  # the nodes of this file: a finding in a base class's file is not ours
         self._classes: dict[str, str] = {}  # alias -> torchmetrics/sklearn origin of a class or function
         self._modules: dict[str, str] = {}  # alias -> "torchmetrics" | "sklearn" | "torch.nn"
         self._legacy: set[str] = set()  # aliases of pytorch_lightning / lightning (legacy `pl.metrics`)
@@ -182,6 +184,7 @@ class FileAnalysis:
             return []
         self._nodes = {}
         for node in ast.walk(self.tree):  # one walk; every rule reads the nodes it needs from here
+            self._own.add(id(node))
             if isinstance(node, _INDEXED):
                 self._nodes.setdefault(type(node), []).append(node)
         self.monitors = self._monitors()
@@ -225,7 +228,13 @@ class FileAnalysis:
                 elif isinstance(target, ast.Attribute) and _is_name(target.value, "self"):
                     self.evaluate_attrs.add(target.attr)
 
+    def owns(self, node: ast.AST) -> bool:
+        """Whether ``node`` is in this file (not in a base class read from another file)."""
+        return id(node) in self._own
+
     def _add(self, node: ast.AST, code: str, severity: str, message: str, fix: tuple[Any, ...] = ()) -> None:
+        if not self.owns(node):
+            return  # reported where that file is linted
         line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1
         if self._suppressed(line, code):
             return
@@ -245,6 +254,17 @@ class FileAnalysis:
         return any(code.startswith(given) for given in codes if given)
 
     # ------------------------------------------------------------------ imports and constructions
+
+    def _read_imports_of(self, tree: ast.Module | None) -> None:
+        """Also know the metric names another file imports (a base class's methods use them)."""
+        if tree is None:
+            return
+        saved = self._nodes
+        self._nodes = {ast.Import: [], ast.ImportFrom: []}
+        for node in imports_of(tree):
+            self._nodes[type(node)].append(node)
+        self._read_imports()
+        self._nodes = saved
 
     def _read_imports(self) -> None:
         for node in self._of(ast.Import, ast.ImportFrom):
@@ -328,13 +348,16 @@ class FileAnalysis:
                     node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "metrics"), None)
                 )
                 members = self._members(given, env)
-                basis = given.id if isinstance(given, ast.Name) and given.id not in env else None
+                basis = given.id if isinstance(given, ast.Name) else None
                 return Held("collection", name, keywords, members, node, self._sources, basis)
             if name in ("ClasswiseWrapper", "MinMaxMetric", "MultioutputWrapper", "BootStrapper", "Running"):
                 inner = self._construction(node.args[0], env) if node.args else None
                 if inner is not None and inner.kind == "metric":
                     return Held("metric", inner.name, inner.keywords, {}, node, self._sources)
             return Held("metric", name, keywords, {}, node, self._sources)
+        if isinstance(node.func, ast.Name) and node.func.id in self.project.metric_callables:
+            self._sources += 1  # a class of the project's metrics module, called on each batch
+            return Held("metric", CALLABLE, {}, {}, node, self._sources)
         if chain and chain[-1] == "ModuleDict":
             members = self._members(node.args[0] if node.args else None, env)
             if members and all(member.kind in ("metric", "collection") for member in members.values()):
@@ -491,7 +514,14 @@ class FileAnalysis:
         if self._reaches_lightning():
             for statement in node.body:
                 self._scope_constructions(statement, f"class scope of {node.name}")
-        methods = {item.name: item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        methods: dict[str, Any] = {}
+        for path, base in base_classes(self.project, node):  # a base class in another file: its methods too
+            if path != self.path:
+                self._read_imports_of(self.project.trees.get(path))
+            methods.update({item.name: item for item in base.body if isinstance(item, ast.FunctionDef)})
+        methods.update(
+            {item.name: item for item in node.body if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)}
+        )
         if not self._logs_through_lightning(node, methods):
             return  # a class with hook-like names that is no LightningModule or Callback (a Fabric utility)
         attrs = self._attributes(methods)
@@ -569,6 +599,14 @@ class FileAnalysis:
         if isinstance(value, ast.BoolOp):
             return next((h for item in value.values if (h := self._assigned(item, env, attrs)) is not None), None)
         held = self._construction(value, env) or self._held(value, env) or self._attr_held(value, attrs)
+        if held is None and isinstance(value, ast.Subscript):  # `metrics["train"]` of a container of metrics
+            container = self._held(value.value, env) or self._attr_held(value.value, attrs)
+            if container is not None and container.kind in ("alias", "plain", "list", "moduledict"):
+                key = value.slice.value if isinstance(value.slice, ast.Constant) else None
+                held = container.members.get(key) if isinstance(key, str) else None
+                generic = container.members.get("*")
+                if held is None and generic is not None:  # one of the container's metrics: not another key's
+                    held = self._copy(generic, value)
         if held is None and isinstance(value, (ast.List, ast.Tuple)):
             starred = [self._held(item.value, env) for item in value.elts if isinstance(item, ast.Starred)]
             typed = [item for item in starred if item is not None]
@@ -588,6 +626,12 @@ class FileAnalysis:
                 single = isinstance(argument.annotation, ast.Name | ast.Attribute)
                 metric = Held("metric", "Metric", {}, {}, argument, self._sources)
                 env[argument.arg] = metric if single else Held("list", "Metric", {}, {"*": metric}, argument)
+            elif method.name == "__init__" and _names_metrics(argument):
+                # metrics handed to the constructor (from a config, a CLI, a caller): by the parameter's name
+                self._sources += 1
+                metric = Held("metric", "Metric", {}, {}, argument, self._sources)
+                plural = argument.arg.lower().endswith(("metrics", "metric_dict", "metrics_dict"))
+                env[argument.arg] = Held("alias", "dict", {}, {"*": metric}, argument) if plural else metric
         return env
 
     def _is_metric_type(self, annotation: ast.AST) -> bool:
@@ -668,7 +712,7 @@ class FileAnalysis:
         return None
 
     def _assign_attr(self, attrs: dict[str, Held], name: str, held: Held, statement: ast.stmt) -> None:
-        if held.kind == "plain":
+        if held.kind == "plain" and any(member.name != CALLABLE for member in held.members.values()):
             self._add(
                 statement,
                 PLAIN_CONTAINER.code,
@@ -753,9 +797,9 @@ class FileAnalysis:
                 len(stages) < 2
                 or "[*]" in ref
                 or ref == "<dynamic>"
-                or (held is not None and held.name in BEST_TRACKERS)
+                or (held is not None and held.name in (*BEST_TRACKERS, CALLABLE))
             ):
-                continue
+                continue  # a best value, a running window or a stateless callable: sharing is harmless
             ordered = sorted(stages, key=STAGES.index)
             reads = {stage for stage, uses in stages.items() if any(how in ("compute", "logged") for how, _, _ in uses)}
             feeds = {stage for stage, uses in stages.items() if any(how in ("forward", "update") for how, _, _ in uses)}
@@ -905,9 +949,10 @@ class _Walker:
         iterated = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args
         if iterated and node.func.attr in ("items", "values", "keys"):  # type: ignore[attr-defined]
             inner = self._element(node.func.value, ctx)  # type: ignore[attr-defined]
+            key = METRIC_KEY if inner is not None and inner.kind == "object" else None
             if node.func.attr == "items":  # type: ignore[attr-defined]
-                return _tuple(None, inner)
-            return inner if node.func.attr == "values" else None  # type: ignore[attr-defined]
+                return _tuple(key, inner)
+            return inner if node.func.attr == "values" else key  # type: ignore[attr-defined]
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
             return self._element(node.value, ctx)  # `self.metrics[:-1]`
         if isinstance(node, ast.List | ast.Tuple):
@@ -984,6 +1029,8 @@ class _Walker:
         if ref is None:
             self._fed(call, ctx)
             return
+        if method == "compute" and (call.args or call.keywords):
+            method = "forward"  # `metric.compute(preds, target)`: a function of this batch, not a Metric's state
         self._stage_use(ref, method, call, ctx)
         if method == "compute":
             self.usage.computed.setdefault(ref, call)
@@ -1166,6 +1213,10 @@ class _Walker:
         if ctx.site is None:
             self.a._add(place, code, severity, message, fix)
             return
+        if not self.a.owns(place):  # in a helper of a base class in another file: at this file's call
+            helper = ast.get_source_segment(self.a.source, ctx.site) or "a helper"
+            self.a._add(ctx.site, code, severity, f"through {helper.split('(')[0]} (another file): {message}")
+            return
         self.a._add(place, code, severity, message, fix if ctx.depth == 1 else ())
         line = getattr(place, "lineno", 0)
         self.in_helpers.setdefault((line, code), []).append((ctx.hook, severity, ctx.site, message))
@@ -1310,12 +1361,16 @@ class _Walker:
         for child in ast.walk(call):
             if _is_self_attr(child) and child.attr in self.appended:  # type: ignore[attr-defined]
                 value = self.appended[child.attr]  # type: ignore[attr-defined]
-                self._lm103(call, value, f"self.{child.attr}")  # type: ignore[attr-defined]
+                self._lm103(call, value, f"self.{child.attr}", ctx)  # type: ignore[attr-defined]
                 return
             if isinstance(child, ast.Subscript):
                 key = self._string(child.slice, ctx)
                 if key is not None and key in self.returned:
-                    self._lm103(call, self.returned[key], f"the step outputs' {key!r}")
+                    self._lm103(call, self.returned[key], f"the step outputs' {key!r}", ctx)
+                    return
+                named = isinstance(child.slice, ast.Name) and ctx.env.get(child.slice.id) is METRIC_KEY
+                if named and (self.returns_batch or self.returned):  # `x[name] for name in self.metrics`
+                    self._lm103(call, Value("batch", "metric", False), "the step outputs (one per metric)", ctx)
                     return
             if (
                 isinstance(child, ast.Name)
@@ -1324,11 +1379,12 @@ class _Walker:
                 and not any(isinstance(node, ast.Subscript) for node in ast.walk(call))
             ):
                 value = Value("batch", "metric", False)
-                self._lm103(call, value, "the step outputs")
+                self._lm103(call, value, "the step outputs", ctx)
                 return
 
-    def _lm103(self, call: ast.Call, value: Value, source: str) -> None:
-        self.a._add(
+    def _lm103(self, call: ast.Call, value: Value, source: str, ctx: Context | None = None) -> None:
+        add = self.a._add if ctx is None else (lambda *args: self._report(ctx, *args))
+        add(
             call,
             MEAN_OF_BATCH_METRICS.code,
             WARNING if value.additive else ERROR,
@@ -1430,7 +1486,8 @@ class _Walker:
             if ref is not None:
                 held = self._held_ref(ref)
                 collection = held is not None and held.kind == "collection"
-                kind = ("compute" if func.attr == "compute" else "batch") + ("-dict" if collection else "")
+                computed = func.attr == "compute" and not (node.args or node.keywords)  # `compute(x, y)`: no Metric's
+                kind = ("compute" if computed else "batch") + ("-dict" if collection else "")
                 return self._metric_value(kind, ref, held, node)
             if func.attr == "compute" and self._evaluate_metric(func.value, ctx) and node.keywords:
                 return Value("batch", "evaluate metric", False, None, node)  # `metric.compute(predictions=...)`
@@ -1594,6 +1651,10 @@ def _claimed_stage(ref: str) -> str | None:
     return claimed.pop() if len(claimed) == 1 else None
 
 
+METRIC_KEY = Value("key", "metric name", True)
+"""What a loop over a metric container's keys binds: the key of a metric (``for name in self.metrics``)."""
+
+
 def _tuple(*values: Value | None) -> Value:
     return Value("tuple", "tuple", True, elements=tuple(values))
 
@@ -1676,6 +1737,16 @@ _METRIC_WORDS = {
     "map",
     "ap",
 }
+
+
+def _names_metrics(argument: ast.arg) -> bool:
+    """A constructor parameter that by its name holds metric objects (``metrics``, ``val_metric``), not names of them."""
+    if "metric" not in argument.arg.lower() or argument.arg.lower().startswith(("log_", "monitor")):
+        return False
+    if argument.annotation is None:
+        return True
+    text = ast.dump(argument.annotation)
+    return not any(word in text for word in ("'str'", "'bool'", "'int'", "'float'", "DictConfig", "Literal"))
 
 
 def _names_a_metric(name: str) -> bool:

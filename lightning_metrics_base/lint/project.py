@@ -51,6 +51,8 @@ class Project:
     metric_classes: set[str] = field(default_factory=set)
     lightning_classes: set[str] = field(default_factory=set)
     metric_functions: dict[str, str] = field(default_factory=dict)  # function -> the metric it returns
+    metric_callables: set[str] = field(default_factory=set)  # classes of a metrics module called per batch
+    class_defs: dict[str, list[tuple[str, ast.ClassDef]]] = field(default_factory=dict)  # name -> (path, class)
     lightning_files: set[str] = field(default_factory=set)  # files that import Lightning or are imported by one
     trees: dict[str, ast.Module] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # the text each tree was parsed from
@@ -110,16 +112,24 @@ class Project:
             imports[path] = names
             if any(origin.split(".")[0] in _LIGHTNING_ROOTS for origin in names.values()):
                 self.lightning_files.add(path)
+            metrics_module = "metric" in Path(path).stem.lower()
             for node in tree.body:
                 if isinstance(node, ast.ClassDef):
                     bases = [_origin(base, names) for base in node.bases]
                     classes.setdefault(node.name, []).append(_ClassInfo(node.name, bases))
+                    self.class_defs.setdefault(node.name, []).append((path, node))
+                    called = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+                    if metrics_module and called & {"forward", "__call__"}:
+                        self.metric_callables.add(node.name)
                 elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     functions.setdefault(node.name, []).append(node)
         self._classes_by_bases(classes)
         self._functions(functions, imports)
 
     def _classes_by_bases(self, classes: dict[str, list[_ClassInfo]]) -> None:
+        def metrics_like(base: str) -> bool:  # a subclass of a metric-like class of a metrics module
+            return base in self.metric_callables
+
         changed = True
         while changed:  # a fixed point: subclasses of subclasses, across files
             changed = False
@@ -131,6 +141,9 @@ class Project:
                         metric = metric or (root in _LIGHTNING_ROOTS and ".metrics" in base)
                         lightning = (root in _LIGHTNING_ROOTS and last in _LIGHTNING_BASES) or last in _LIGHTNING_BASES
                         lightning = lightning or last in self.lightning_classes
+                        if metrics_like(last) and name not in self.metric_callables:
+                            self.metric_callables.add(name)
+                            changed = True
                         if metric and name not in self.metric_classes:
                             self.metric_classes.add(name)
                             changed = True
@@ -293,3 +306,22 @@ def _module_file(path: Path, module: str, level: int) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def base_classes(project: Project, cls: ast.ClassDef) -> list[tuple[str, ast.ClassDef]]:
+    """The project's definitions of ``cls``'s base classes, nearest last (bases of bases first)."""
+    found: list[tuple[str, ast.ClassDef]] = []
+    seen = {id(cls)}
+
+    def visit(node: ast.ClassDef, depth: int) -> None:
+        for base in node.bases:
+            name = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
+            candidates = [item for item in project.class_defs.get(name, []) if id(item[1]) not in seen]
+            if len(candidates) != 1 or depth > 8:
+                continue  # unknown, or ambiguous (two classes of that name): not guessed
+            seen.add(id(candidates[0][1]))
+            visit(candidates[0][1], depth + 1)
+            found.append(candidates[0])
+
+    visit(cls, 0)
+    return found
