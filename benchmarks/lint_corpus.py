@@ -112,9 +112,8 @@ def main(argv: list[str]) -> int:
     folder = Path(argv[0]) if argv else DEFAULT
     result = score(folder, manifest)
     print(f"recall of required error/warning findings: {result.found}/{result.required} = {result.recall:.2f}")
-    print(
-        f"  plain: {result.plain_found}/{result.plain_required}; HARD (data flow across methods or files): {result.hard_found}/{result.hard_required}"
-    )
+    print(f"  plain: {result.plain_found}/{result.plain_required}", end="; ")
+    print(f"HARD (data flow across methods or files): {result.hard_found}/{result.hard_required}")
     for rule in sorted(result.per_rule):
         print(f"  {rule}: {result.per_rule_found[rule]}/{result.per_rule[rule]}")
     print(f"reports matching no label: {len(result.false_alarms)} (error/warning on ok files: {len(result.ok_alarms)})")

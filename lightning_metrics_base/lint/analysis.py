@@ -1740,7 +1740,7 @@ _METRIC_WORDS = {
 
 
 def _names_metrics(argument: ast.arg) -> bool:
-    """A constructor parameter that by its name holds metric objects (``metrics``, ``val_metric``), not names of them."""
+    """A constructor parameter whose name says it holds metric objects (``metrics``, ``val_metric``)."""
     if "metric" not in argument.arg.lower() or argument.arg.lower().startswith(("log_", "monitor")):
         return False
     if argument.annotation is None:
