@@ -209,7 +209,8 @@ class FileAnalysis:
         text = self.source
         if ".log(" in text or ".log_dict(" in text:
             return True
-        return any(name in text for name in (*self.project.metric_classes, *self.project.metric_functions))
+        names = (*self.project.metric_classes, *self.project.metric_functions, *self.project.lightning_classes)
+        return any(name in text for name in names)
 
     def _evaluate_metrics(self) -> None:
         """Names and attributes holding a Hugging Face `evaluate` metric (``evaluate.load("f1")``)."""
@@ -1406,6 +1407,8 @@ class _Walker:
             return self._call_value(node, ctx)
         if isinstance(node, ast.Subscript):
             inner = self._value(node.value, ctx)
+            if inner is not None and inner.kind == "batch":
+                return inner  # an entry of a per-batch result (`score["f1"]`, `per_class[0]`)
             if inner is not None and inner.kind in ("batch-dict", "compute-dict"):
                 key = self._string(node.slice, ctx)
                 if key is not None and inner.items and key in inner.items:
@@ -1543,8 +1546,11 @@ class _Walker:
             additive = bool(members) and all(is_additive(member.name, member.keywords) for member in members)
             names = ", ".join(sorted({member.name for member in members})) or "MetricCollection"
             return Value(kind, names, additive, ref, node)
-        if held.name == "Metric":  # a metric of unknown family: not assumed additive
-            return Value(kind, "metric", False, ref, node)
+        family = self.a.project.metric_bases.get(held.name, held.name)
+        if family in ("Metric", CALLABLE):  # a metric of unknown family: not assumed additive
+            return Value(kind, held.name if family != held.name else "metric", False, ref, node)
+        if family != held.name:  # a project subclass of a torchmetrics class: that class's family
+            return Value(kind, held.name, is_additive(family, held.keywords), ref, node)
         return Value(kind, _describe(held), is_additive(held.name, held.keywords), ref, node)
 
     def _held_ref(self, ref: str) -> Held | None:

@@ -52,6 +52,7 @@ class Project:
     lightning_classes: set[str] = field(default_factory=set)
     metric_functions: dict[str, str] = field(default_factory=dict)  # function -> the metric it returns
     metric_callables: set[str] = field(default_factory=set)  # classes of a metrics module called per batch
+    metric_bases: dict[str, str] = field(default_factory=dict)  # project metric class -> torchmetrics class it extends
     class_defs: dict[str, list[tuple[str, ast.ClassDef]]] = field(default_factory=dict)  # name -> (path, class)
     lightning_files: set[str] = field(default_factory=set)  # files that import Lightning or are imported by one
     trees: dict[str, ast.Module] = field(default_factory=dict)
@@ -146,6 +147,10 @@ class Project:
                             changed = True
                         if metric and name not in self.metric_classes:
                             self.metric_classes.add(name)
+                            family = self.metric_bases.get(last, last) if root not in _METRIC_ROOTS else last
+                            self.metric_bases[name] = (
+                                family if root in _METRIC_ROOTS or last in self.metric_bases else "Metric"
+                            )
                             changed = True
                         if lightning and name not in self.lightning_classes:
                             self.lightning_classes.add(name)
