@@ -174,8 +174,8 @@ class TestFix:
             "seed_compute_in_step",
             "forward_logged_on_epoch",
             "collection_log_dict",
-            "callback_logs",
             "compute_and_reset",
+            "forward_bound_and_callback",
         ],
     )
     def test_fixed_files_parse_and_lint_clean_for_what_was_fixed(self, name: str, tmp_path: Path) -> None:
@@ -219,7 +219,8 @@ def fit(module: ModuleType) -> tuple[dict[str, float], Any]:
     torch.manual_seed(0)
     model = module.Model()
     train, val = classification_data(200, seed=41), classification_data(130, seed=42)
-    trainer = make_trainer(max_epochs=2)
+    callbacks = [module.F1Callback()] if hasattr(module, "F1Callback") else []
+    trainer = make_trainer(max_epochs=2, callbacks=callbacks)
     trainer.fit(model, loader(train, batch_size=32), loader(val, batch_size=32))
     return {name: float(value) for name, value in trainer.callback_metrics.items()}, model
 
@@ -231,6 +232,7 @@ def fit(module: ModuleType) -> tuple[dict[str, float], Any]:
         ("forward_logged_on_epoch", "val_f1", "f1"),
         ("collection_log_dict", "val_precision", "precision"),
         ("compute_and_reset", "val_f1", "f1"),
+        ("forward_bound_and_callback", "val_f1", "f1"),
     ],
 )
 def test_fix_turns_the_batch_mean_into_the_epoch_value(name: str, logged: str, reference: str, tmp_path: Path) -> None:
@@ -410,3 +412,13 @@ class TestExitStatus:
         readme.write_text("self.log('val_f1', self.f1.compute())\n")
         named = run(str(readme))
         assert named.returncode == 0 and named.stdout == "" and "No Python files" in named.stderr
+
+
+def test_a_callbacks_metric_is_not_fixed_into_an_object_lightning_refuses() -> None:
+    # Lightning logs a Metric object only when it is an attribute of the LightningModule
+    for name in ("callback_logs", "forward_bound_and_callback"):
+        source = (CASES / f"{name}.py").read_text()
+        in_callback = [f for f in lint_source(source) if f.code in ("LM101", "LM102") and "pl_module" not in f.message]
+        in_callback = [f for f in in_callback if f.message.split(":")[0] in ("val_f1_cb", "val_f1_batch")]
+        assert in_callback and all(f.fix == () for f in in_callback)
+        assert all("compute, log and reset it in the epoch-end hook" in f.message for f in in_callback)

@@ -1188,6 +1188,11 @@ class _Walker:
                 self._running_value(place, label, value, ctx)
             return
         default = "" if given_on_epoch else f" (the {ctx.hook} default)"
+        if ctx.receiver != "self":
+            monitored += (
+                " In a Callback, the metric is no attribute of the module and Lightning refuses to log the"
+                " object: update it here, then compute, log and reset it in the epoch-end hook."
+            )
         fix = self._fix(call, node, value, ctx) if single else ()
         if value.kind in ("compute", "compute-dict"):
             message = _running_mean_message(label, value, ctx.hook, default, monitored, per_batch=per_batch)
@@ -1306,8 +1311,8 @@ class _Walker:
         only where this hook is the metric's whole life: built in ``__init__``/``setup``/``configure_*``,
         fed here, and nowhere else read, logged or reset (a reset in the hook itself goes with the fix).
         """
-        if ctx.depth:
-            return None
+        if ctx.depth or ctx.receiver != "self":
+            return None  # a Callback's metric is no attribute of the module: Lightning refuses to log it
         hook = self.methods.get(ctx.hook)
         if hook is None:
             return None
