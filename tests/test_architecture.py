@@ -80,6 +80,13 @@ def test_the_lint_imports_only_the_standard_library() -> None:
                 }, f"{path.name}: {node.module}"
 
 
+def test_lightnings_logging_semantics_are_standard_library_only() -> None:
+    tree = ast.parse((PACKAGE / "lightning_semantics.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert imported <= {"__future__", "dataclasses"}, imported
+
+
 def test_imports_have_no_cycle_and_nothing_imports_the_module_from_below() -> None:
     imports = package_imports()
     assert {name for name, imported in imports.items() if "module" in imported} == {"__init__", "demo"}
