@@ -208,8 +208,10 @@ class MetricStore(nn.Module):
     def flush(self, stage: str, dataloader_idx: int | None = None) -> None:
         """Feed the buffered batches of ``stage`` (one dataloader, or all) to their metrics now."""
         for (buffer_stage, index, output), buffer in self._update_buffers.items():
+            if buffer_stage != stage or dataloader_idx not in (None, index):
+                continue  # another stage's buffer: its dataloader index must not make this stage a copy
             heads = self.heads(stage, index)
-            if buffer_stage == stage and dataloader_idx in (None, index) and heads is not None:
+            if heads is not None:
                 collection = dict(heads.heads())[output]
                 buffer.flush(collection, _update_error_factory(stage, index, collection, output))
 

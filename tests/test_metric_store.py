@@ -35,6 +35,15 @@ class TestMetricStore:
         assert read is buffered and read["mae"].update_count == 2
         assert float(read["mae"].compute()) == 2.0
 
+    def test_flushing_one_stage_makes_no_copy_for_another_stages_dataloaders(self) -> None:
+        metrics = MetricCollection({"mae": MeanAbsoluteError()})
+        store = MetricStore({"val": Heads.of(metrics), "test": Heads.of(metrics.clone())}, buffer_batches=4)
+        for _ in range(2):
+            store.update("test", 2, torch.ones(3), torch.zeros(3))  # the test stage's third dataloader
+        store.flush("val")
+        assert len(store.collections("val")) == 1  # val has one dataloader: flushing it creates nothing
+        assert len(store.collections("test")) == 3
+
     def test_state_dict_is_empty_and_loading_ignores_metric_keys(self) -> None:
         store = MetricStore({"val": Heads.of(MetricCollection({"mean": MeanMetric()}))})
         store.get("val", 0)["mean"].persistent(True)  # type: ignore[index]
