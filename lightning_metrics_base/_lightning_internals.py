@@ -85,6 +85,6 @@ def takes_suffixed_names() -> bool:
     Lightning 2.5.3 and later do; earlier versions refuse any such name. Read from Lightning's version.
     """
     import lightning
+    from packaging.version import Version  # a dependency of Lightning's
 
-    version = tuple(int(part) for part in lightning.__version__.split(".")[:3] if part.isdigit())
-    return version >= (2, 5, 3)
+    return Version(lightning.__version__).release[:3] >= (2, 5, 3)  # "2.5.3rc1" is 2.5.3, "2.10.0" later

@@ -276,6 +276,17 @@ class TestLightningInternals:
             taken = False
         assert lightning_internals.takes_suffixed_names() is taken
 
+    @pytest.mark.parametrize(
+        ("version", "taken"), [("2.5.3rc1", True), ("2.5.2", False), ("2.10.0", True), ("2.6.6.post1", True)]
+    )
+    def test_takes_suffixed_names_reads_the_version_as_a_version(
+        self, version: str, taken: bool, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import lightning
+
+        monkeypatch.setattr(lightning, "__version__", version)
+        assert lightning_internals.takes_suffixed_names() is taken
+
     def test_no_other_file_touches_a_private_name(self) -> None:
         import re
 
