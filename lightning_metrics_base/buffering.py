@@ -50,7 +50,7 @@ Normalization = Literal["sigmoid", "softmax", "labels"] | None
 """How a metric reads float predictions: sigmoid or softmax where a value lies outside [0, 1], or the
 class indices (``argmax`` over dimension 1) that multiclass stat scores and confusion matrices take."""
 ErrorFactory = Callable[..., Exception]
-"""Builds the error raised for a failing update from ``(preds, target, error, batch, shown=..., culprit=...)``."""
+"""Builds the error raised for a failing update from ``(preds, target, error, batch, shown=...)``."""
 
 DEFAULT_BUFFER_BYTES = 16 * 2**20
 """The default bound on buffered inputs (16 MiB per stage and dataloader); a flush allocates no copy of them."""
@@ -337,7 +337,7 @@ class _Entry:
         rows = int(target.shape[0]) if target.ndim else 0
         if any(tensor.ndim == 0 or tensor.shape[0] != rows for tensor in readings.values()):
             rows = 0
-        nbytes = sum(_nbytes(tensor) for tensor in readings.values()) + _nbytes(target)
+        nbytes = sum(tensor_bytes(tensor) for tensor in readings.values()) + tensor_bytes(target)
         return cls(readings, target, batch, (tuple(preds.shape), preds.dtype), rows, nbytes)
 
     @property
@@ -357,7 +357,7 @@ class _Block:
         self.preds = {kind: _rows_like(tensor, capacity) for kind, tensor in first.preds.items()}
         self.target = _rows_like(first.target, capacity)
         self.capacity, self.stop = capacity, 0
-        self.nbytes = sum(_nbytes(tensor) for tensor in self.preds.values()) + _nbytes(self.target)
+        self.nbytes = sum(tensor_bytes(tensor) for tensor in self.preds.values()) + tensor_bytes(self.target)
         self.written: list[_Entry] = []  # each batch, for a replay one by one (its tensors are views)
 
     @property
@@ -406,16 +406,14 @@ def _guarded(
     update: Callable[..., None],
     *args: Any,
     shown: Any = None,
-    culprit: str | None = None,
 ) -> None:
-    # `update(*args, preds, target)`, its failure described by `on_error` with the batch number (and the
-    # failing metric, where the caller knows it: the first of a compute group, which all share its update)
+    # `update(*args, preds, target)`, its failure described by `on_error` with the batch number
     try:
         update(*args, preds, target)
     except Exception as err:
         if on_error is None:
             raise
-        raise on_error(preds, target, err, batch, shown=shown, culprit=culprit) from err
+        raise on_error(preds, target, err, batch, shown=shown) from err
 
 
 def _buffers_as_a_group(members: list[Metric], kind: Normalization) -> bool:
@@ -430,7 +428,8 @@ def _alike(first: Tensor, other: Tensor) -> bool:
     return first.dtype == other.dtype and first.device == other.device and first.shape[1:] == other.shape[1:]
 
 
-def _nbytes(value: Any) -> int:
+def tensor_bytes(value: Any) -> int:
+    """The bytes a tensor's elements take (0 for anything else)."""
     return value.element_size() * value.nelement() if isinstance(value, Tensor) else 0
 
 

@@ -24,6 +24,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from lightning_metrics_base._torchmetrics_internals import set_compute_groups, state_defaults
+from lightning_metrics_base.sync import has_children
 
 
 def settings_groups(metrics: Mapping[str, Metric]) -> list[list[str]]:
@@ -70,7 +71,7 @@ def same_update(first: Metric, other: Metric) -> bool:
         (True, False)
     """
     update = type(first).update
-    if update is not type(other).update or _has_children(first) or _has_children(other):
+    if update is not type(other).update or has_children(first) or has_children(other):
         return False
     read = settings_read(type(first))
     if read is None:
@@ -117,10 +118,6 @@ def settings_read(cls: type) -> frozenset[str] | None:
 
 # Metric's own bookkeeping, the same for every metric: never a setting that tells two updates apart.
 _METRIC_MACHINERY = frozenset({"add_state", "_filter_kwargs", "reset"})
-
-
-def _has_children(metric: Metric) -> bool:
-    return any(isinstance(module, Metric) for module in metric.modules() if module is not metric)
 
 
 def _equal(first: Any, other: Any) -> bool:

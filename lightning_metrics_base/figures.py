@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from lightning.pytorch.loggers import Logger
-from torch import Tensor
 from torchmetrics import Metric
 
 
@@ -17,19 +16,6 @@ def matplotlib_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def wants_figure(value: Any) -> bool:
-    """Tell whether a result is drawn rather than logged: a tensor of 2+ dimensions, or a curve.
-
-    Examples:
-        >>> import torch
-        >>> wants_figure(torch.eye(3)), wants_figure(torch.ones(3)), wants_figure((torch.ones(3), torch.ones(3)))
-        (True, False, True)
-    """
-    if isinstance(value, Tensor):
-        return value.ndim >= 2
-    return isinstance(value, (tuple, list)) and len(value) > 0
 
 
 def takes_figures(logger: Logger) -> bool:

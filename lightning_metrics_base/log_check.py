@@ -145,7 +145,6 @@ class MetricLogCheck(Callback):
             if isinstance(collection, MetricCollection):
                 self._wrap_collection(name, collection)
         original_log = pl_module.log
-        vars(pl_module)["_metric_log_check_log"] = original_log
 
         @torch.compiler.disable  # type: ignore[untyped-decorator]
         def log(name: str, value: Any, *args: Any, **kwargs: Any) -> None:
@@ -190,7 +189,6 @@ class MetricLogCheck(Callback):
                     vars(collection).pop("_metric_log_check_update")
                     vars(collection).pop("update", None)
             vars(module).pop("log", None)
-            vars(module).pop("_metric_log_check_log", None)
         self._module = None
 
     def _wrap(self, watched: _Watched) -> None:

@@ -27,7 +27,7 @@ from lightning_metrics_base._torchmetrics_internals import (
     unwrapped_compute,
 )
 from lightning_metrics_base.batch import map_tensors
-from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, failing_metric
+from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, failing_metric, tensor_bytes
 from lightning_metrics_base.errors import MetricUpdateError, compute_error, update_error
 from lightning_metrics_base.heads import Heads, StageMetrics
 from lightning_metrics_base.naming import address
@@ -261,7 +261,7 @@ class MetricStore(nn.Module):
         for output, collection in heads.heads() if heads is not None else []:
             for name, metric in collection.items(keep_base=False, copy_state=False):
                 grown = sum(
-                    _nbytes(item)
+                    tensor_bytes(item)
                     for state in state_defaults(metric)
                     if isinstance(getattr(metric, state), list)
                     for item in getattr(metric, state)
@@ -351,10 +351,6 @@ def upcast_low_precision(value: Any) -> Any:
     return map_tensors(value, _upcast)
 
 
-def _nbytes(value: Any) -> int:
-    return value.element_size() * value.nelement() if isinstance(value, Tensor) else 0
-
-
 def _upcast(value: Tensor) -> Tensor:
     return value.float() if value.dtype in _LOW_PRECISION else value
 
@@ -362,9 +358,9 @@ def _upcast(value: Tensor) -> Tensor:
 def _update_error_factory(stage: str, dataloader_idx: int, collection: MetricCollection, output: str | None) -> Any:
     # what the update path knows of a failure (the inputs, the batch, maybe the metric) made into an error
     def make(
-        preds: Any, target: Any, err: Exception, batch: int | None = None, *, shown: Any = None, culprit: Any = None
+        preds: Any, target: Any, err: Exception, batch: int | None = None, *, shown: Any = None
     ) -> MetricUpdateError:
-        metric = address(output, failing_metric(collection, preds, target, culprit))
+        metric = address(output, failing_metric(collection, preds, target))
         return update_error(stage, dataloader_idx, metric, preds if shown is None else shown, target, err, batch)
 
     return make

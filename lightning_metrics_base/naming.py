@@ -15,8 +15,7 @@ from typing import Any
 from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_metrics_base.figures import wants_figure
-from lightning_metrics_base.results import expected_names, flatten_result, metric_labels
+from lightning_metrics_base.results import expected_names, flatten_result, metric_labels, wants_figure
 
 LOSS = "loss"
 """The name of the loss, in ``prog_bar`` and ``track_best`` as in the logged names."""

@@ -17,6 +17,19 @@ from torchmetrics.wrappers import ClasswiseWrapper
 from lightning_metrics_base._torchmetrics_internals import classwise_keys
 
 
+def wants_figure(value: Any) -> bool:
+    """Tell whether a result is drawn rather than logged: a tensor of 2+ dimensions, or a curve.
+
+    Examples:
+        >>> import torch
+        >>> wants_figure(torch.eye(3)), wants_figure(torch.ones(3)), wants_figure((torch.ones(3), torch.ones(3)))
+        (True, False, True)
+    """
+    if isinstance(value, Tensor):
+        return value.ndim >= 2
+    return isinstance(value, (tuple, list)) and len(value) > 0
+
+
 def flatten_result(
     name: str,
     value: Any,

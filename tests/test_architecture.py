@@ -80,6 +80,21 @@ def test_the_lint_imports_only_the_standard_library() -> None:
                 }, f"{path.name}: {node.module}"
 
 
+def test_the_value_files_do_not_load_lightning_through_their_imports() -> None:
+    imports = package_imports()
+    lightning_files = {path.stem for path in PACKAGE.glob("*.py") if lightning_imports(path)}
+
+    def reached(name: str, seen: set[str]) -> set[str]:
+        for imported in imports.get(name, ()):
+            if imported not in seen:
+                seen.add(imported)
+                reached(imported, seen)
+        return seen
+
+    for name in ("naming", "config", "best", "errors", "metric_store", "results", "buffering"):
+        assert not reached(name, set()) & lightning_files, name
+
+
 def test_lightnings_logging_semantics_are_standard_library_only() -> None:
     tree = ast.parse((PACKAGE / "lightning_semantics.py").read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
