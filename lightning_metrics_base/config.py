@@ -18,12 +18,13 @@ from torchmetrics.wrappers import MetricTracker
 
 from lightning_metrics_base.compute_groups import group_by_settings
 from lightning_metrics_base.heads import Heads, fresh_copy
+from lightning_metrics_base.lightning_semantics import STAGES as LIGHTNING_STAGES
 from lightning_metrics_base.naming import LOSS, address
 from lightning_metrics_base.results import expected_names
 from lightning_metrics_base.specs import instantiate_spec, is_spec, tracker_refusal
 
-STAGES: tuple[str, ...] = ("train", "val", "test")
-"""The stages a module can hold metrics for."""
+STAGES: tuple[str, ...] = LIGHTNING_STAGES
+"""The stages a module can hold metrics for (Lightning's stages that log)."""
 
 MetricsConfig = Mapping[str, Any] | MetricCollection | None
 """What `build_metrics` accepts: a flat dict, a collection, a per-stage dict, or ``None``."""

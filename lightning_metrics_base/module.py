@@ -23,6 +23,7 @@ from torch import Tensor
 from lightning_metrics_base._lightning_internals import HOOK_NAME_ATTRIBUTE, hparams_initial, should_update_logs
 from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts
 from lightning_metrics_base.best import BestTracker
+from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES
 from lightning_metrics_base.config import STAGES, MetricsConfig, check_options, plain_hparams
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.figures import FigureSender
@@ -139,7 +140,7 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         "epoch_metrics",
     ]
 
-    buffer_bytes: int = 16 * 2**20
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES
     """The bound on buffered metric inputs per stage and dataloader (16 MiB; a flush allocates no copy of
     them); a subclass may change it."""
 
@@ -151,7 +152,7 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         metrics: MetricsConfig = None,
         *,
         loss_fn: Callable[[Any, Any], Any] | None = None,
-        stages: Sequence[str] = ("train", "val", "test"),
+        stages: Sequence[str] = STAGES,
         log_sep: str = "/",
         prog_bar: Sequence[str] = (LOSS,),
         log_train_step: bool = False,

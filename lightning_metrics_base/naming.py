@@ -15,6 +15,7 @@ from typing import Any
 from torch import Tensor
 from torchmetrics import Metric
 
+from lightning_metrics_base.lightning_semantics import STAGES
 from lightning_metrics_base.results import expected_names, flatten_result, metric_labels, wants_figure
 
 LOSS = "loss"
@@ -234,7 +235,7 @@ def reserve_names(
         ValueError: The logged name 'val/loss' would be produced by both the loss and metric 'loss'; rename the metric.
     """
     registry = NameRegistry()
-    for stage in ("train", "val", "test"):
+    for stage in STAGES:
         registry.claim(namer.loss(stage), "the loss")
     registry.claim(namer.step(namer.loss("train")), "the loss")
     for name in track_best:
