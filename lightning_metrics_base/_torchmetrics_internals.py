@@ -15,7 +15,15 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
-RUNTIME_ATTRIBUTES = ("_update", "_computed", "_forward_cache", "_is_synced", "_cache", "_to_sync", "_should_unsync")
+RUNTIME_ATTRIBUTE_PREFIXES = (
+    "_update",
+    "_computed",
+    "_forward_cache",
+    "_is_synced",
+    "_cache",
+    "_to_sync",
+    "_should_unsync",
+)
 """Prefixes of the private attributes a `Metric` changes while it runs (its update count, cached results,
 sync flags): they say nothing about how it was built."""
 

@@ -49,9 +49,9 @@ class BestTracker:
 
     Examples:
         >>> best = BestTracker({"acc": True})
-        >>> best.update("acc", "val/acc_best", float("nan")), best.update("acc", "val/acc_best", 0.5)
+        >>> best.record("acc", "val/acc_best", float("nan")), best.record("acc", "val/acc_best", 0.5)
         (None, 0.5)
-        >>> best.update("acc", "val/acc_best", 0.25), best.state_dict()
+        >>> best.record("acc", "val/acc_best", 0.25), best.state_dict()
         (0.5, {'best_values': {'val/acc_best': 0.5}})
     """
 
@@ -73,7 +73,7 @@ class BestTracker:
         """
         return cls({name: direction(name, val_metrics.get(name)) for name in names})
 
-    def update(self, name: str, key: str, value: float) -> float | None:
+    def record(self, name: str, key: str, value: float) -> float | None:
         """Offer this epoch's ``value`` of tracked ``name``, kept under ``key`` (its logged best name).
 
         Returns:
@@ -156,7 +156,7 @@ class BestTracker:
             value = losses.get(LOSS) if name == LOSS else metrics.get(name, (None, None))[0]
             if not isinstance(value, Tensor) or value.ndim != 0:  # nothing computed for it (`check` refuses the rest)
                 continue
-            best = self.update(name, where.shown(namer.best(name)), float(value))
+            best = self.record(name, where.shown(namer.best(name)), float(value))
             if best is not None:
                 logged.append((namer.best(name), torch.tensor(best)))
         return logged

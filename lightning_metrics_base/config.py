@@ -144,7 +144,7 @@ def build_output_metrics(
 
 @dataclass(frozen=True)
 class Options:
-    """The constructor's arguments of `MetricAwareModule` after every check (see `check_options`).
+    """The constructor's arguments of `MetricAwareModule` after every check (see `build_options`).
 
     Attributes:
         collections: ``{stage: Heads}``: one collection per output (one unnamed head without ``outputs``).
@@ -164,8 +164,9 @@ class Options:
     log_figures: frozenset[str]
 
 
-def check_options(
+def build_options(
     metrics: MetricsConfig,
+    *,
     stages: Sequence[str],
     loss_fn: object,
     log_sep: object,
@@ -186,7 +187,7 @@ def check_options(
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy
-        >>> options = check_options({"acc": MulticlassAccuracy(3)}, ("val",), loss_fn=None, log_sep="_",
+        >>> options = build_options({"acc": MulticlassAccuracy(3)}, stages=("val",), loss_fn=None, log_sep="_",
         ...                         outputs=None, buffer_batches=1, prog_bar=("acc",), track_best=("loss",))
         >>> list(options.collections), options.prog_bar, options.track_best
         (['val'], frozenset({'acc'}), ('loss',))

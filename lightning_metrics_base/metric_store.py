@@ -138,7 +138,7 @@ class MetricStore(nn.Module):
         self.flush(stage, dataloader_idx)
         return self.get(stage, dataloader_idx)
 
-    def collections(self, stage: str) -> list[Heads]:
+    def heads_per_dataloader(self, stage: str) -> list[Heads]:
         """Every dataloader's metrics of ``stage``, indexed by dataloader (empty if the stage has no metrics)."""
         key = _stage_key(stage)
         return list(self.stages[key]) if key in self.stages else []  # type: ignore[call-overload]
@@ -309,7 +309,7 @@ class MetricStore(nn.Module):
 
     def reset(self, stage: str) -> None:
         """Drop the state of every collection and the loss sums of ``stage``."""
-        for heads in self.collections(stage):
+        for heads in self.heads_per_dataloader(stage):
             for _, collection in heads.heads():
                 collection.reset()
         for (buffer_stage, _, _), buffer in self._update_buffers.items():

@@ -24,7 +24,7 @@ from lightning_metrics_base._lightning_internals import HOOK_NAME_ATTRIBUTE, hpa
 from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts
 from lightning_metrics_base.best import BestTracker
 from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES
-from lightning_metrics_base.config import STAGES, MetricsConfig, check_options, plain_hparams
+from lightning_metrics_base.config import STAGES, MetricsConfig, build_options, plain_hparams
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.figures import FigureSender
 from lightning_metrics_base.heads import StageMetrics
@@ -163,8 +163,16 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
     ) -> None:
         super().__init__()
         self._hooks_in_progress: set[str] = set()
-        opts = check_options(
-            metrics, stages, loss_fn, log_sep, outputs, buffer_batches, prog_bar, track_best, log_figures
+        opts = build_options(
+            metrics,
+            stages=stages,
+            loss_fn=loss_fn,
+            log_sep=log_sep,
+            outputs=outputs,
+            buffer_batches=buffer_batches,
+            prog_bar=prog_bar,
+            track_best=track_best,
+            log_figures=log_figures,
         )
         self.loss_fn, self.outputs, self.log_train_step = opts.loss_fn, opts.outputs, bool(log_train_step)
         self._log_sep, self._buffer_batches, self._track_best = opts.log_sep, opts.buffer_batches, opts.track_best

@@ -19,7 +19,7 @@ import torch
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.wrappers import MetricTracker
 
-from lightning_metrics_base._torchmetrics_internals import RUNTIME_ATTRIBUTES, state_defaults
+from lightning_metrics_base._torchmetrics_internals import RUNTIME_ATTRIBUTE_PREFIXES, state_defaults
 
 # torchmetrics subpackages searched, in order, for a bare class name such as "MulticlassAccuracy".
 _TORCHMETRICS_SUBPACKAGES = (
@@ -202,7 +202,7 @@ def _fingerprint(metric: Metric) -> dict[str, Any]:
     plain = {
         name: value
         for name, value in vars(metric).items()
-        if not name.startswith(RUNTIME_ATTRIBUTES) and isinstance(value, (*_PLAIN, tuple, list))
+        if not name.startswith(RUNTIME_ATTRIBUTE_PREFIXES) and isinstance(value, (*_PLAIN, tuple, list))
     }
     buffers = {name: tensor.tolist() for name, tensor in metric._buffers.items() if tensor is not None}
     children = {name: _fingerprint(child) for name, child in metric._modules.items() if isinstance(child, Metric)}

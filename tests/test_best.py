@@ -45,7 +45,7 @@ class TestBestTracker:
 
     def test_checkpoint_round_trip(self) -> None:
         best = BestTracker({"loss": False})
-        best.update("loss", "val/loss_best", 0.25)
+        best.record("loss", "val/loss_best", 0.25)
         checkpoint: dict[str, object] = {"state_dict": {}}
         best.save_to(checkpoint)
         assert checkpoint[CHECKPOINT_KEY] == {"best_values": {"val/loss_best": 0.25}}
@@ -57,11 +57,11 @@ class TestBestTracker:
     def test_lower_is_better_and_nan(self) -> None:
         best = BestTracker({"loss": False})
         values = [math.nan, 0.7, math.nan, 0.9, 0.4]
-        assert [best.update("loss", "val/loss_best", value) for value in values] == [None, 0.7, 0.7, 0.7, 0.4]
+        assert [best.record("loss", "val/loss_best", value) for value in values] == [None, 0.7, 0.7, 0.7, 0.4]
 
     def test_state_round_trip(self) -> None:
         best = BestTracker({"acc": True})
-        best.update("acc", "val/acc_best/dataloader_idx_1", 0.5)
+        best.record("acc", "val/acc_best/dataloader_idx_1", 0.5)
         restored = BestTracker({"acc": True})
         restored.load_state_dict(best.state_dict())
         assert restored.values == {"val/acc_best/dataloader_idx_1": 0.5}

@@ -56,7 +56,7 @@ class TestTorchmetricsInternals:
             if plain(before).get(name) != value
         }
         assert "_update_count" in changed  # the child's: the wrapper counts nothing itself
-        assert all(name.startswith(internals.RUNTIME_ATTRIBUTES) for name in changed), changed
+        assert all(name.startswith(internals.RUNTIME_ATTRIBUTE_PREFIXES) for name in changed), changed
 
     def test_set_compute_groups_and_read_them_back(self) -> None:
         collection = grouped()

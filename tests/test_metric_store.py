@@ -22,7 +22,7 @@ class TestMetricStore:
         first.update(torch.ones(3), torch.zeros(3))
         second = store.get("val", 2)
         assert second is not None and not second["mae"].update_called
-        assert len(store.collections("val")) == 3
+        assert len(store.heads_per_dataloader("val")) == 3
         assert store.get("test") is None and not store.has("test")
 
     def test_read_feeds_the_buffered_batches_first(self) -> None:
@@ -41,8 +41,8 @@ class TestMetricStore:
         for _ in range(2):
             store.update("test", 2, torch.ones(3), torch.zeros(3))  # the test stage's third dataloader
         store.flush("val")
-        assert len(store.collections("val")) == 1  # val has one dataloader: flushing it creates nothing
-        assert len(store.collections("test")) == 3
+        assert len(store.heads_per_dataloader("val")) == 1  # val has one dataloader: flushing it creates nothing
+        assert len(store.heads_per_dataloader("test")) == 3
 
     def test_state_dict_is_empty_and_loading_ignores_metric_keys(self) -> None:
         store = MetricStore({"val": Heads.of(MetricCollection({"mean": MeanMetric()}))})
