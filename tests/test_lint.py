@@ -152,6 +152,12 @@ class TestCommandLine:
         )
         assert codes == [("broken.py", "E999"), ("model.py", "LM102"), ("model.py", "LM301")]
 
+    def test_code_nested_too_deep_is_reported_and_skipped_not_a_crash(self) -> None:
+        head = "import lightning as L\nclass M(L.LightningModule):\n    def validation_step(self, b, i):\n"
+        deep = head + "        self.log('x', " + "+".join(["b"] * 30000) + ")\n"  # parses; too deep to follow
+        (finding,) = lint_source(deep, "deep.py")
+        assert finding.code == "E999" and "nests deeper than the analysis follows" in finding.message
+
     def test_the_lint_imports_neither_torch_nor_lightning(self) -> None:
         code = (
             "import sys, lightning_metrics_base.lint as lint; lint.lint_paths([sys.argv[1]]);"

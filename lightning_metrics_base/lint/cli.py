@@ -37,6 +37,9 @@ def lint_source(source: str, path: str = "<string>", project: Project | None = N
     """
     try:
         return FileAnalysis(path, source, project).findings()
+    except RecursionError:
+        message = "the code nests deeper than the analysis follows; the file is skipped."
+        return [Finding(path, 1, 1, "E999", ERROR, message)]
     except SyntaxError as err:
         return [
             Finding(
