@@ -276,3 +276,20 @@ def test_log_options_spread_with_double_star(spread: str, found: bool) -> None:
             self.log("f1", self.f1(batch[0], batch[1]), **options)
     """
     assert (("LM101" in codes(body)) is found) and (("LM201" in codes(body)) is False)
+
+
+def test_every_message_comes_from_the_rule_table() -> None:
+    import ast as ast_module
+
+    from lightning_metrics_base.lint import analysis
+    from lightning_metrics_base.lint.rules import RULES
+
+    source = Path(analysis.__file__).read_text()
+    assert not any(f'"{code}"' in source for code in RULES)  # no code literal at an emission site
+    # every finding's message is one of its rule's templates (with its fields), so reading one shows them all
+    for rule in RULES.values():
+        assert rule.messages and "" in rule.messages and rule.severity
+    strings = [
+        node.value for node in ast_module.walk(ast_module.parse(source)) if isinstance(node, ast_module.Constant)
+    ]
+    assert not [text for text in strings if isinstance(text, str) and "Give each stage its own copy" in text]

@@ -24,15 +24,19 @@ from lightning_metrics_base.lint.rules import (
     COMPUTE_IN_STEP,
     COMPUTE_WITHOUT_RESET,
     ERROR,
+    IN_CALLBACK,
     INFO,
     LOGGED_TWO_WAYS,
     MEAN_OF_BATCH_METRICS,
     MODULE_SCOPE,
+    MONITORED,
     MOVED_BY_HAND,
     PLAIN_CONTAINER,
     SHARED_BETWEEN_STAGES,
     STAGES,
     SYNC_DIST_ON_METRIC,
+    THROUGH_HELPER,
+    THROUGH_OTHER_FILE,
     WARNING,
     HookDefaults,
     hook_defaults,
@@ -445,9 +449,7 @@ class FileAnalysis:
             call,
             MOVED_BY_HAND.code,
             ERROR,
-            f"`.{call.func.attr}(...)` on the metric {held.name}: a metric registered on the module (an"
-            " attribute, `nn.ModuleDict` or `MetricCollection`) moves with it to the device Lightning"
-            " chooses; moving it by hand pins it to one device (every DDP process on cuda:0). Remove the call.",
+            MOVED_BY_HAND.say(method=call.func.attr, metric=held.name),
         )
 
     def _module_scope(self) -> None:
@@ -467,9 +469,7 @@ class FileAnalysis:
                         default,
                         MODULE_SCOPE.code,
                         ERROR,
-                        f"{held.name} as a default argument of {node.name}() is built once and shared by every"
-                        " call and every module: its state leaks between them. Default to None and construct"
-                        " the metric in `__init__`.",
+                        MODULE_SCOPE.say("default", metric=held.name, function=node.name),
                     )
 
     def _is_script(self) -> bool:
@@ -498,9 +498,7 @@ class FileAnalysis:
                     place,
                     MODULE_SCOPE.code,
                     ERROR,
-                    f"{held.name} at {where} is one object shared by every module that uses it: its state leaks"
-                    " between modules and runs, and it is not registered with any module. Construct it in"
-                    " `__init__`.",
+                    MODULE_SCOPE.say(metric=held.name, where=where),
                 )
 
     def _constructions_in(self, node: ast.AST) -> Iterator[tuple[Held, ast.AST]]:
@@ -718,9 +716,7 @@ class FileAnalysis:
                 statement,
                 PLAIN_CONTAINER.code,
                 WARNING,
-                f"self.{name} holds Metric objects in a plain {type(held.node).__name__.lower()}: they are not"
-                " registered submodules, so they do not move to the module's device, are not seen by DDP and"
-                " are left out of the module. Hold them in `nn.ModuleDict` or a `MetricCollection`.",
+                PLAIN_CONTAINER.say(attr=name, container=type(held.node).__name__.lower()),
             )
         for other, existing in attrs.items():
             if other == name or held.kind != "collection" or existing.kind != "collection":
@@ -738,8 +734,9 @@ class FileAnalysis:
                     statement,
                     SHARED_BETWEEN_STAGES.code,
                     ERROR,
-                    f"self.{name} and self.{other} are one {held.name} object: the stages that use them share"
-                    f" one state. Give each its own copy (`{_expr_text(self, held.node)}.clone(prefix=...)`).",
+                    SHARED_BETWEEN_STAGES.say(
+                        "one-object", attr=name, other=other, metric=held.name, expr=_expr_text(self, held.node)
+                    ),
                 )
         attrs[name] = held
 
@@ -775,9 +772,7 @@ class FileAnalysis:
                 place,
                 COMPUTE_WITHOUT_RESET.code,
                 ERROR,
-                f"self.{attr}.compute(), but self.{base} is never reset nor logged as an object (Lightning resets"
-                " logged objects): its state spans every epoch since the start, so each value mixes all epochs"
-                f" so far. Call `self.{attr}.reset()` after compute, or log the object: `self.log(name, self.{attr})`.",
+                COMPUTE_WITHOUT_RESET.say(attr=attr, base=base),
             )
         for attr, place in usage.logged_compute.items():
             if attr in usage.logged_object or attr.split("[")[0] in usage.logged_object:
@@ -785,9 +780,7 @@ class FileAnalysis:
                     place,
                     LOGGED_TWO_WAYS.code,
                     ERROR,
-                    f"self.{attr} is logged as an object and its compute() is logged too: Lightning resets the object"
-                    " after its epoch value, so what compute() returns depends on when it runs. Log it one way:"
-                    " the object.",
+                    LOGGED_TWO_WAYS.say(attr=attr),
                 )
 
     def _shared_between_stages(self, attrs: dict[str, Held], usage: Usage) -> None:
@@ -807,19 +800,11 @@ class FileAnalysis:
             stale = reads - feeds  # state read in a stage that never feeds it: another stage's value
             if "train" in stages:
                 severity = ERROR if reads else WARNING
-                why = (
-                    "the accumulated state is read, so each epoch value mixes the stages (and the sanity check"
-                    " leaks into training)"
-                    if reads
-                    else "only per-batch values are read today, but any compute() or logged object would mix them"
-                )
+                why = SHARED_BETWEEN_STAGES.say("why-read" if reads else "why-forward")
             else:
                 severity = ERROR if stale else INFO
-                why = (
-                    f"{' and '.join(sorted(stale))} reads state it never fed: the value of another stage"
-                    if stale
-                    else "validation and test never interleave, so the values are right; a copy per stage is clearer"
-                )
+                stale_text = " and ".join(sorted(stale))
+                why = SHARED_BETWEEN_STAGES.say("why-stale" if stale else "why-val-test", stale=stale_text)
             claimed = _claimed_stage(ref)
             for stage in ordered:
                 _, place, site = stages[stage][0]
@@ -827,11 +812,7 @@ class FileAnalysis:
                     continue
                 if claimed == stage:
                     continue  # `self.train_acc` in training is right; its use in another stage is the slip
-                message = (
-                    f"self.{ref} is used in {' and '.join(ordered)} (here: {stage}): the stages share one state;"
-                    f" {why}. Give each stage its own copy (`metric.clone()`, or"
-                    " `MetricCollection.clone(prefix=...)`)."
-                )
+                message = SHARED_BETWEEN_STAGES.say(ref=ref, stages=" and ".join(ordered), stage=stage, why=why)
                 self._add(place, SHARED_BETWEEN_STAGES.code, severity, message)
                 if site is not None and site is not place:
                     self._add(site, SHARED_BETWEEN_STAGES.code, severity, message)
@@ -844,9 +825,7 @@ class FileAnalysis:
                 statement,
                 SHARED_BETWEEN_STAGES.code,
                 severity,
-                f"self.{name} and self.{other} are two MetricCollections built on one {basis}: they hold the same"
-                " metric objects, so their stages share one state. Build one collection and give each stage a"
-                " copy: `collection.clone(prefix=...)`.",
+                SHARED_BETWEEN_STAGES.say("collections", attr=name, other=other, basis=basis),
             )
 
     # ------------------------------------------------------------------ monitors
@@ -999,8 +978,7 @@ class _Walker:
                 call,
                 BUILT_PER_BATCH.code,
                 ERROR,
-                f"{construction.name}(...) is built in {ctx.hook}, once per batch: a fresh metric sees one batch"
-                " and is never synced or reset by anyone. Construct it once in `__init__` and update it here.",
+                BUILT_PER_BATCH.say(metric=construction.name, hook=ctx.hook),
             )
         on_receiver = isinstance(func, ast.Attribute) and _is_name(func.value, ctx.receiver)
         if on_receiver and isinstance(func, ast.Attribute) and func.attr in _LOG_ATTRS:
@@ -1157,12 +1135,7 @@ class _Walker:
         if value is None:
             return
         label = f"{name}: " if name else ""
-        monitored = (
-            f" `{name}` is monitored (ModelCheckpoint, EarlyStopping or a scheduler), so it also picks the wrong"
-            " checkpoint."
-            if name in self.a.monitors
-            else ""
-        )
+        monitored = MONITORED.format(name=name) if name in self.a.monitors else ""
         place = at or call
         if value.kind == "object" and value.ref:
             for ref in (value.ref, *value.refs):
@@ -1189,10 +1162,7 @@ class _Walker:
             return
         default = "" if given_on_epoch else f" (the {ctx.hook} default)"
         if ctx.receiver != "self":
-            monitored += (
-                " In a Callback, the metric is no attribute of the module and Lightning refuses to log the"
-                " object: update it here, then compute, log and reset it in the epoch-end hook."
-            )
+            monitored += IN_CALLBACK
         fix = self._fix(call, node, value, ctx) if single else ()
         if value.kind in ("compute", "compute-dict"):
             message = _running_mean_message(label, value, ctx.hook, default, monitored, per_batch=per_batch)
@@ -1221,7 +1191,9 @@ class _Walker:
             return
         if not self.a.owns(place):  # in a helper of a base class in another file: at this file's call
             helper = ast.get_source_segment(self.a.source, ctx.site) or "a helper"
-            self.a._add(ctx.site, code, severity, f"through {helper.split('(')[0]} (another file): {message}")
+            self.a._add(
+                ctx.site, code, severity, THROUGH_OTHER_FILE.format(helper=helper.split("(")[0], message=message)
+            )
             return
         self.a._add(place, code, severity, message, fix if ctx.depth == 1 else ())
         line = getattr(place, "lineno", 0)
@@ -1233,7 +1205,7 @@ class _Walker:
             if len({severity for _, severity, _, _ in found}) < 2:
                 continue
             for hook, severity, site, message in found:
-                self.a._add(site, code, severity, f"in {hook}, through the helper at line {line}: {message}")
+                self.a._add(site, code, severity, THROUGH_HELPER.format(hook=hook, line=line, message=message))
 
     def _running_value(self, place: ast.AST, label: str, value: Value, ctx: Context) -> None:
         # logged per step only: each value is the metric over the batches so far, synced every step under DDP
@@ -1242,24 +1214,15 @@ class _Walker:
             place,
             COMPUTE_IN_STEP.code,
             WARNING,
-            f"{label}{_object_text(value)}.compute() in {ctx.hook} runs every batch: it logs a running value, the"
-            " metric over the batches seen so far (and syncs across processes each time). Log the object instead,"
-            f" `self.log(name, {_object_text(value)})`, and Lightning computes it once per epoch.",
+            COMPUTE_IN_STEP.say("per-step", label=label, obj=_object_text(value), hook=ctx.hook),
         )
 
     def _sync_dist(self, place: ast.AST, label: str, value: Value) -> None:
         if value.kind in ("batch", "batch-dict"):
-            message = (
-                f"{label}sync_dist=True on a per-batch {value.what} value: each process averages its own batch"
-                " values and sync_dist averages those means, which is not the metric over all the data either."
-                " Update a Metric and log the object: it syncs its state itself."
-            )
+            message = SYNC_DIST_ON_METRIC.say("batch", label=label, metric=value.what)
         else:
-            message = (
-                f"{label}sync_dist=True on {_object_text(value)}{'.compute()' if value.kind != 'object' else ''}:"
-                " Metric objects sync their state across processes themselves; sync_dist adds a second, useless"
-                " reduction. Drop it."
-            )
+            shown = _object_text(value) + (".compute()" if value.kind != "object" else "")
+            message = SYNC_DIST_ON_METRIC.say(label=label, obj=shown)
         self.a._add(place, SYNC_DIST_ON_METRIC.code, INFO, message)
 
     def _fix(self, call: ast.Call, node: ast.expr, value: Value, ctx: Context) -> tuple[Any, ...]:
@@ -1394,10 +1357,11 @@ class _Walker:
             call,
             MEAN_OF_BATCH_METRICS.code,
             WARNING if value.additive else ERROR,
-            f"the mean of per-batch {value.what} values from {source} is not the {value.what} over the epoch"
-            " (batches weigh alike and the metric is "
-            + ("additive only on one process" if value.additive else "not an average of batch values")
-            + "). Accumulate with a Metric: update it in the step and compute it once at the epoch end.",
+            MEAN_OF_BATCH_METRICS.say(
+                metric=value.what,
+                source=source,
+                why=MEAN_OF_BATCH_METRICS.say("why-additive" if value.additive else "why-not-additive"),
+            ),
         )
 
     # ------------------------------------------------------------------ values and references
@@ -1893,38 +1857,22 @@ def _describe(held: Held) -> str:
 
 
 def _running_mean_message(
-    label: str, value: Value, hook: str, default: str, monitored: str, *, per_batch: bool = False
+    label: str, value: Value, hook: str, default: str, notes: str, *, per_batch: bool = False
 ) -> str:
-    what = (
-        "a per-batch value (the step resets the metric) and Lightning averages those batch values"
-        if per_batch
-        else "a running value, the metric over the batches seen so far, and Lightning averages those running values"
-    )
-    return (
-        f"{label}{_object_text(value)}.compute() is logged from {hook} with on_epoch=True{default}: every step"
-        f" logs {what}, which is not the {value.what} over the epoch. Pass the Metric object to self.log"
-        f" (`self.log(..., {_object_text(value)})`) and Lightning computes it once per epoch.{monitored}"
+    what = COMPUTE_IN_STEP.say("what-per-batch" if per_batch else "what-running")
+    obj = _object_text(value)
+    return COMPUTE_IN_STEP.say(
+        label=label, obj=obj, hook=hook, default=default, what=what, metric=value.what, notes=notes
     )
 
 
-def _batch_mean_message(label: str, value: Value, default: str, monitored: str) -> str:
-    why = (
-        "additive, so the mean is right on one process with equal batches, but wrong under DDP or uneven batches"
-        if value.additive
-        else "not an average of batch values"
-    )
+def _batch_mean_message(label: str, value: Value, default: str, notes: str) -> str:
+    rule = BATCH_VALUE_ON_EPOCH
+    why = rule.say("why-additive" if value.additive else "why-not-additive")
     what = f"self.{value.ref} ({value.what})" if value.ref else value.what
-    log = "self.log_dict(self.{0})" if value.kind == "batch-dict" else "self.log(name, self.{0})"
-    remedy = (
-        f"Update the metric in the step and log the Metric object: `self.{value.ref}(preds, target)` then"
-        f" `{log.format(value.ref)}`."
-        if value.ref
-        else "Keep a torchmetrics metric for it, update it in the step and log the Metric object."
-    )
-    return (
-        f"{label}{what} is computed per batch and logged with on_epoch=True{default}: Lightning logs the mean of"
-        f" the batch values, and {value.what} is {why}. {remedy}{monitored}"
-    )
+    log = f"self.log_dict(self.{value.ref})" if value.kind == "batch-dict" else f"self.log(name, self.{value.ref})"
+    remedy = rule.say("remedy-object", ref=value.ref, log=log) if value.ref else rule.say("remedy-value")
+    return rule.say(label=label, what=what, default=default, metric=value.what, why=why, remedy=remedy, notes=notes)
 
 
 def _object_text(value: Value) -> str:
