@@ -26,10 +26,10 @@ except PackageNotFoundError:  # pragma: no cover - a source tree that is not ins
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricLogCheck", "MetricUpdateError"]
 
 _HOMES = {
-    "MetricAwareModule": "lightning_metrics_base.module",
+    "MetricAwareModule": "lightning_metrics_base._lightning_face",
     "MetricComputeError": "lightning_metrics_base.errors",
     "MetricUpdateError": "lightning_metrics_base.errors",
-    "MetricLogCheck": "lightning_metrics_base.log_check",
+    "MetricLogCheck": "lightning_metrics_base._lightning_face",
 }
 
 

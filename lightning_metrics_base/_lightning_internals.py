@@ -7,7 +7,12 @@ that ``pyproject.toml`` declares). No other file of the package touches a privat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from lightning_metrics_base._face import LIGHTNING
+
+if TYPE_CHECKING:
+    from lightning_metrics_base._face import Face
 
 
 def should_update_logs(trainer: Any) -> bool:
@@ -47,15 +52,15 @@ def hparams_initial(module: Any) -> dict[str, Any]:
     return vars(module)["_hparams_initial"]  # type: ignore[no-any-return]
 
 
-def sync_advice_cache() -> set[str] | None:
-    """The set in which Lightning keeps the ``sync_dist`` advice it has said once, or ``None``.
+def sync_advice_cache(face: Face = LIGHTNING) -> set[str] | None:
+    """The set in which the namespace ``face`` keeps the ``sync_dist`` advice it has said once, or ``None``.
 
-    Relies on ``lightning.pytorch.trainer.connectors.logger_connector.result.warning_cache`` (a
-    ``WarningCache``, a ``set`` subclass, Lightning 2.0 and later).
+    Relies on ``<root>.trainer.connectors.logger_connector.result.warning_cache`` (a ``WarningCache``, a
+    ``set`` subclass, Lightning 2.0 and later), in ``lightning.pytorch`` or ``pytorch_lightning``.
     """
     try:
-        from lightning.pytorch.trainer.connectors.logger_connector import result
-    except ImportError:  # pragma: no cover - lightning is a dependency
+        result = face.module("trainer.connectors.logger_connector.result")
+    except ImportError:  # pragma: no cover - the face's namespace is installed
         return None
     cache = getattr(result, "warning_cache", None)
     return cache if isinstance(cache, set) else None
@@ -79,12 +84,11 @@ def current_hook(module: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def takes_suffixed_names() -> bool:
+def takes_suffixed_names(face: Face = LIGHTNING) -> bool:
     """Whether ``LightningModule.log`` takes a name holding ``/dataloader_idx_`` with ``add_dataloader_idx=False``.
 
     Lightning 2.5.3 and later do; earlier versions refuse any such name. Read from Lightning's version.
     """
-    import lightning
     from packaging.version import Version  # a dependency of Lightning's
 
-    return Version(lightning.__version__).release[:3] >= (2, 5, 3)  # "2.5.3rc1" is 2.5.3, "2.10.0" later
+    return Version(face.version).release[:3] >= (2, 5, 3)  # "2.5.3rc1" is 2.5.3, "2.10.0" later

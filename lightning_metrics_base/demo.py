@@ -38,7 +38,7 @@ from torchmetrics.functional.classification import (
     multiclass_f1_score,
 )
 
-from lightning_metrics_base.module import MetricAwareModule
+from lightning_metrics_base import MetricAwareModule
 
 NUM_CLASSES = 10
 NUM_FEATURES = 64

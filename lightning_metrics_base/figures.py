@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lightning.pytorch.loggers import Logger
 from torchmetrics import Metric
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
 
 
 def matplotlib_available() -> bool:

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from lightning.pytorch import LightningModule
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from lightning_metrics_base._lightning_internals import epoch_end_step, takes_suffixed_names
@@ -28,12 +26,17 @@ from lightning_metrics_base.kept_hooks import keep_work, module_work
 from lightning_metrics_base.naming import Destination, name_epoch_values, owner
 
 if TYPE_CHECKING:
+    from lightning.pytorch import LightningModule as _Base
+
+    from lightning_metrics_base._face import Face
     from lightning_metrics_base.best import BestTracker
     from lightning_metrics_base.figures import FigureSender
     from lightning_metrics_base.metric_store import EpochValues, MetricStore
     from lightning_metrics_base.naming import LoggedNames, Namer, NameRegistry
     from lightning_metrics_base.padding import PaddingWarnings
     from lightning_metrics_base.sync_advice import SilencedSyncAdvice
+else:
+    _Base = object  # written against a `LightningModule`: each face puts its namespace's last in the bases
 
 KEPT_HOOKS: tuple[str, ...] = (
     "setup",
@@ -56,8 +59,14 @@ KEPT_HOOKS: tuple[str, ...] = (
 (with or without ``super()``), the module's work runs first, exactly once per call."""
 
 
-class ModuleHooks(LightningModule):
+class ModuleHooks(_Base):
     """The Lightning hooks of `MetricAwareModule` and the epoch end they run; its attributes are set by that class."""
+
+    _face: ClassVar[Face]
+    """The Lightning namespace of the face class (``lightning`` or ``pytorch_lightning``)."""
+
+    _lightning_log: Callable[..., None]
+    """The namespace's `LightningModule.log` (the face class sets it): logging past the module's own `log`."""
 
     if TYPE_CHECKING:  # set in `MetricAwareModule.__init__`
         _metric_store: MetricStore
@@ -162,14 +171,14 @@ class ModuleHooks(LightningModule):
     def _start_epoch(self, stage: str) -> None:
         self._metric_store.reset(stage)
         counts = self._batch_counts(stage)
-        if len(counts) > 1 and not takes_suffixed_names():
+        if len(counts) > 1 and not takes_suffixed_names(self._face):
             for dataloader_idx, count in enumerate(counts):
                 if count == float("inf"):  # no known last batch: logged at the epoch end, suffixed
                     raise unsized_dataloader_error(stage, dataloader_idx)
         if stage != "train" and self._trainer is not None:
             dataloaders = self.trainer.val_dataloaders if stage == "val" else self.trainer.test_dataloaders
             for message in self._padding.new_warnings(stage, dataloaders):
-                rank_zero_warn(message, category=UserWarning)
+                self._face.rank_zero_warn(message, category=UserWarning)
 
     def _end_batch(self, stage: str, batch_idx: int, dataloader_idx: int) -> None:
         # Lightning gives every dataloader the values logged in epoch-end hooks; a dataloader's own
@@ -245,7 +254,7 @@ class ModuleHooks(LightningModule):
             notice = f"{where.stage}/{name}"
             if size > self.large_state_bytes and notice not in self._large_states_said:
                 self._large_states_said.add(notice)
-                rank_zero_warn(large_state_notice(where.stage, name, size, processes), category=UserWarning)
+                self._face.rank_zero_warn(large_state_notice(where.stage, name, size, processes), category=UserWarning)
 
     def _send_figure(self, stage: str, tag: str, metric: Any, value: Any) -> None:
         trainer = self._trainer
@@ -255,9 +264,9 @@ class ModuleHooks(LightningModule):
         step = epoch_end_step(trainer, stage)  # the step Lightning logs this epoch's scalars at
         notices += self._figures.send(trainer.loggers, tag, metric, value, step, trainer.current_epoch)
         for notice in notices:
-            rank_zero_warn(notice, category=UserWarning)
+            self._face.rank_zero_warn(notice, category=UserWarning)
 
     def _log(self, name: str, source: str, value: Tensor, logged_as: str | None = None, **kwargs: Any) -> None:
         # The module's own values, under `name` (as a user's `self.log` in a step would name it).
         self._logged.by_module(name, owner(source))
-        LightningModule.log(self, logged_as or name, value, **kwargs)
+        self._lightning_log(logged_as or name, value, **kwargs)

@@ -16,14 +16,13 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
+from lightning_metrics_base._face import Face
 from lightning_metrics_base._lightning_internals import current_hook
 from lightning_metrics_base.batch import detach
 from lightning_metrics_base.lightning_semantics import hook_defaults, is_additive
@@ -58,7 +57,14 @@ class _Watched:
     depth: int = 0
 
 
-class MetricLogCheck(Callback):
+if TYPE_CHECKING:
+    from lightning.pytorch import Callback as _Base
+    from lightning.pytorch import LightningModule, Trainer
+else:
+    _Base = object  # written against a `Callback`: each face puts its namespace's last in the bases
+
+
+class MetricLogCheck(_Base):
     """Reports each value a hand-written module logs per epoch that is not the metric over the epoch.
 
     Add it to an existing project without changing the module: ``Trainer(callbacks=[MetricLogCheck()])``.
@@ -79,6 +85,7 @@ class MetricLogCheck(Callback):
     Examples:
         >>> import torch, lightning as L
         >>> from torchmetrics.classification import MulticlassF1Score
+        >>> from lightning_metrics_base import MetricLogCheck
         >>> class HandWritten(L.LightningModule):
         ...     def __init__(self):
         ...         super().__init__()
@@ -97,6 +104,9 @@ class MetricLogCheck(Callback):
         >>> any("val_f1: logged" in str(w.message) for w in caught)
         True
     """
+
+    _face: ClassVar[Face]
+    """The Lightning namespace of the face class (``lightning`` or ``pytorch_lightning``)."""
 
     def __init__(self, rtol: float = 1e-5, atol: float = 1e-6) -> None:
         for name, given in (("rtol", rtol), ("atol", atol)):
@@ -161,7 +171,7 @@ class MetricLogCheck(Callback):
             if stage == "fit" and self._pending:
                 self._check("train")
             if trainer.is_global_zero and self.results:
-                rank_zero_info(self.summary())
+                self._face.rank_zero_info(self.summary())
         finally:
             self._remove()
 
@@ -418,7 +428,7 @@ class MetricLogCheck(Callback):
     def _warn(self, key: str, message: str) -> None:
         if key not in self._said:
             self._said.add(key)
-            rank_zero_warn(message, category=UserWarning)
+            self._face.rank_zero_warn(message, category=UserWarning)
 
     def summary(self) -> str:
         """The table of every value checked at its latest epoch end: name, logged, over the epoch, difference."""

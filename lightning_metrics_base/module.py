@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from lightning.pytorch import LightningModule
 from torch import Tensor
 
 from lightning_metrics_base._lightning_internals import HOOK_NAME_ATTRIBUTE, hparams_initial, should_update_logs
@@ -108,6 +107,7 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
     Examples:
         >>> import torch, torch.nn.functional as F
         >>> from lightning import Trainer
+        >>> from lightning_metrics_base import MetricAwareModule
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> from torchmetrics.classification import MulticlassAccuracy
         >>> class Classifier(MetricAwareModule):
@@ -126,8 +126,8 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         ['train/acc', 'train/loss', 'train/loss_step', 'val/acc', 'val/loss']
     """
 
-    # what TorchScript must skip (Lightning declares these lists unannotated)
-    __jit_unused_properties__ = [*LightningModule.__jit_unused_properties__, *_PROPERTIES]  # noqa: RUF012
+    # what TorchScript must skip besides Lightning's own (each face adds its LightningModule's list)
+    UNUSED_BY_TORCHSCRIPT: ClassVar[tuple[str, ...]] = tuple(_PROPERTIES)
     __jit_ignored_attributes__: ClassVar = [
         "_metric_store",
         "_best",
@@ -184,7 +184,7 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         self._names = reserve_names(self._namer, opts.addressed, self.track_best, self.log_train_step)
         self._logged = LoggedNames()
         self.epoch_metrics: dict[str, Tensor] = {}
-        self._padding, self._quiet, self._figures = PaddingWarnings(), SilencedSyncAdvice(), FigureSender()
+        self._padding, self._quiet, self._figures = PaddingWarnings(), SilencedSyncAdvice(self._face), FigureSender()
         self._large_states_said: set[str] = set()
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightning_metrics_base._face import LIGHTNING, Face
 from lightning_metrics_base._lightning_internals import sync_advice_cache as advice_cache
 
 
@@ -47,26 +48,27 @@ class SilencedSyncAdvice:
         True
     """
 
-    def __init__(self) -> None:
+    def __init__(self, face: Face = LIGHTNING) -> None:
         self._added: set[str] = set()
+        self._face = face
 
     def silence(self, name: str) -> None:
         """Keep Lightning from advising ``sync_dist=True`` for the logged name ``name``."""
         message = sync_advice(name)
         if message in self._added:
             return
-        cache = advice_cache()
+        cache = advice_cache(self._face)
         if cache is not None and message not in cache:  # a message said before stays said
             cache.add(message)
             self._added.add(message)
 
     def restore(self) -> None:
         """Take back every mark made here: Lightning's cache is as it was before."""
-        cache = advice_cache()
+        cache = advice_cache(self._face)
         if cache is not None:
             cache.difference_update(self._added)
         self._added.clear()
 
     def __getstate__(self) -> dict[str, Any]:
         # the marks belong to the process that made them; a pickled copy (ddp_spawn) starts with none
-        return {"_added": set()}
+        return {"_added": set(), "_face": self._face}

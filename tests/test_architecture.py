@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning_metrics_base
@@ -34,26 +36,45 @@ def package_imports() -> dict[str, set[str]]:
             node.module.rsplit(".", 1)[-1]
             for node in ast.walk(tree)
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lightning_metrics_base.")
+        } | {  # `from lightning_metrics_base import module, log_check` (the faces)
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "lightning_metrics_base"
+            for alias in node.names
+            if (PACKAGE / f"{alias.name}.py").exists()
         }
     return imports
 
 
-# Which files may import Lightning, and why (docs/architecture.md states the same rule).
+# Which files may import a Lightning namespace at run time, and why (docs/architecture.md states the same
+# rule). The other files are written against Lightning's types under `TYPE_CHECKING` only: each face
+# builds the classes on its namespace and hands them its `Face`.
 LIGHTNING_IMPORTS = {
-    "module.py": "MetricAwareModule, what a user calls: steps, update_metrics, log",
-    "hooks.py": "ModuleHooks, the half of MetricAwareModule that Lightning calls: hooks and the epoch end",
-    "log_check.py": "the MetricLogCheck callback, for modules written by hand",
-    "figures.py": "the loggers' types, to send figures",
-    "_lightning_internals.py": "every private name of Lightning",
+    "_lightning_face.py": "the `lightning` face: the classes on lightning.pytorch's LightningModule and Callback",
+    "pytorch_lightning.py": "the `pytorch_lightning` face: the same classes on pytorch_lightning's",
     "demo.py": "a user of the package",
 }
 
 
+def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """The imports of a module, those under ``if TYPE_CHECKING:`` left out."""
+    skipped = {
+        id(node)
+        for branch in ast.walk(tree)
+        if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.dump(branch.test)
+        for statement in branch.body
+        for node in ast.walk(statement)
+    }
+    return [
+        node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in skipped
+    ]
+
+
 def lightning_imports(path: Path) -> bool:
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "lightning":
-            return True
-        if isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "lightning" for alias in node.names):
+    for node in _runtime_imports(ast.parse(path.read_text())):
+        names = [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+        names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        if any(name.split(".")[0] in ("lightning", "pytorch_lightning") for name in names):
             return True
     return False
 
@@ -66,6 +87,21 @@ def test_only_the_module_logs_and_reads_the_trainer() -> None:
 def test_lightning_is_imported_only_where_allowed() -> None:
     importing = {path.name for path in PACKAGE.rglob("*.py") if lightning_imports(path)}
     assert importing <= set(LIGHTNING_IMPORTS), importing - set(LIGHTNING_IMPORTS)
+
+
+def test_the_engine_imports_neither_lightning_package() -> None:
+    engine = [
+        f"lightning_metrics_base.{path.stem}"
+        for path in PACKAGE.glob("*.py")
+        if path.name not in LIGHTNING_IMPORTS and path.stem != "__init__"
+    ]
+    code = (
+        f"import sys, importlib\nfor name in {engine!r}:\n    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
 
 
 def test_the_lint_imports_only_the_standard_library() -> None:
@@ -104,7 +140,11 @@ def test_lightnings_logging_semantics_are_standard_library_only() -> None:
 
 def test_imports_have_no_cycle_and_nothing_imports_the_module_from_below() -> None:
     imports = package_imports()
-    assert {name for name, imported in imports.items() if "module" in imported} == {"__init__", "demo"}
+    assert {name for name, imported in imports.items() if "module" in imported} == {
+        "__init__",
+        "_lightning_face",
+        "pytorch_lightning",
+    }
     done: set[str] = set()
 
     def visit(name: str, path: tuple[str, ...]) -> None:
