@@ -4,6 +4,9 @@ import warnings
 import pytest
 import torch
 
+if os.environ.get("LMB_FACE") == "pytorch_lightning" and hasattr(__import__("lightning"), "__file__"):
+    raise pytest.UsageError("LMB_FACE=pytorch_lightning needs PYTHONPATH=<absolute path of tests/pl_face>")
+
 os.environ.setdefault("PL_DISABLE_FORK", "1")
 torch.set_num_threads(1)
 

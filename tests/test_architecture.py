@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pl_face.pytorch_lightning_project import pristine_environment
+
 import lightning_metrics_base
 
 PACKAGE = Path(lightning_metrics_base.__file__).parent
@@ -99,7 +101,9 @@ def test_the_engine_imports_neither_lightning_package() -> None:
         f"import sys, importlib\nfor name in {engine!r}:\n    importlib.import_module(name)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=pristine_environment()
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from helpers import NUM_CLASSES, classification_data, loader, make_trainer
+from pl_face.pytorch_lightning_project import pristine_environment
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
 from lightning_metrics_base.lint import RULES, apply_fixes, lint_paths, lint_source, main
@@ -163,7 +164,13 @@ class TestCommandLine:
             "import sys, lightning_metrics_base.lint as lint; lint.lint_paths([sys.argv[1]]);"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning', 'torchmetrics')))"
         )
-        result = subprocess.run([sys.executable, "-c", code, str(CASES)], capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(CASES)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=pristine_environment(),
+        )
         assert result.stdout.strip() == "[]", result.stderr
 
     def test_the_console_script_is_declared(self) -> None:

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pl_face.pytorch_lightning_project import pristine_environment
 
 MODEL = """
 import sys, json, torch, torch.nn.functional as F
@@ -56,7 +57,12 @@ def run(body: str, tmp_path: Path, timeout: int = 300) -> dict[str, object]:
     script = tmp_path / "face.py"
     script.write_text(MODEL + textwrap.dedent(body))
     result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=timeout, cwd=tmp_path
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp_path,
+        env=pristine_environment(),  # the real namespaces, as such a project has them
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -187,37 +193,37 @@ def test_without_pytorch_lightning_the_face_says_what_to_install(tmp_path: Path)
         "import sys; sys.modules['pytorch_lightning'] = None\n"
         "try:\n    import lightning_metrics_base.pytorch_lightning\nexcept ImportError as err:\n    print(err)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=pristine_environment()
+    )
     assert 'pip install "lightning-metrics-base[pytorch-lightning]"' in result.stdout
 
 
-def test_the_faces_are_one_class_body_each() -> None:
-    import lightning as L
-    import pytorch_lightning as pl
+def test_the_faces_are_one_class_body_each(tmp_path: Path) -> None:
+    found = run(
+        """
+        import lightning as L
+        import lightning_metrics_base as lightning_face
+        from lightning_metrics_base import pytorch_lightning as pl_face
+        from lightning_metrics_base.log_check import MetricLogCheck as CheckBody
+        from lightning_metrics_base.module import MetricAwareModule as Body
 
-    import lightning_metrics_base as lightning_face
-    from lightning_metrics_base import pytorch_lightning as pl_face
-    from lightning_metrics_base.log_check import MetricLogCheck as CheckBody
-    from lightning_metrics_base.module import MetricAwareModule as Body
-
-    for face, namespace in ((lightning_face, L), (pl_face, pl)):
-        assert issubclass(face.MetricAwareModule, Body) and issubclass(
-            face.MetricAwareModule, namespace.LightningModule
-        )
-        assert issubclass(face.MetricLogCheck, CheckBody) and issubclass(face.MetricLogCheck, namespace.Callback)
-        assert vars(face.MetricAwareModule).keys() <= {
-            "__module__",
-            "__doc__",
-            "__qualname__",
-            "_face",
-            "_lightning_log",
-            "__jit_unused_properties__",
-            "__firstlineno__",
-            "__static_attributes__",
-            "__annotations__",
-        } | {name for name in vars(face.MetricAwareModule) if name.startswith("_") and name in vars(Body)}
-    assert pl_face.MetricUpdateError is lightning_face.MetricUpdateError
-    assert not issubclass(pl_face.MetricAwareModule, L.LightningModule)
+        checks = []
+        for face, namespace in ((lightning_face, L), (pl_face, pl)):
+            module_class, check_class = face.MetricAwareModule, face.MetricLogCheck
+            checks.append(issubclass(module_class, Body) and issubclass(module_class, namespace.LightningModule))
+            checks.append(issubclass(check_class, CheckBody) and issubclass(check_class, namespace.Callback))
+            own = set(vars(face.MetricAwareModule)) - {"__module__", "__doc__", "__qualname__", "__firstlineno__",
+                                                     "__static_attributes__", "__annotations__"}
+            checks.append(own <= {"_face", "_lightning_log", "__jit_unused_properties__"})
+        checks.append(pl_face.MetricUpdateError is lightning_face.MetricUpdateError)
+        checks.append(not issubclass(pl_face.MetricAwareModule, L.LightningModule))
+        checks.append(not issubclass(lightning_face.MetricAwareModule, pl.LightningModule))
+        print(json.dumps({"checks": checks}))
+        """,
+        tmp_path,
+    )
+    assert found["checks"] == [True] * 9
 
 
 def test_pytorch_lightning_cli_builds_and_fits_it(tmp_path: Path) -> None:
