@@ -1782,10 +1782,6 @@ def _is_self_attr(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
 
 
-def _is_call(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call)
-
-
 def _looks_like_function(full: str) -> bool:
     module, name = full.rsplit(".", 1)
     return "functional" in module or module.startswith("sklearn.metrics") or "_" in name
@@ -1819,10 +1815,6 @@ def _flag(node: ast.AST | None, default: bool) -> bool | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, bool):
         return node.value
     return None  # decided at run time: never guessed
-
-
-def _given(call: ast.Call, name: str) -> bool:
-    return any(keyword.arg == name for keyword in call.keywords)
 
 
 def _moves_to_cuda(call: ast.Call) -> bool:
