@@ -8,6 +8,7 @@ touches a private name of torchmetrics.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -262,3 +263,243 @@ def multiclass_curve_inputs(metric: Any, preds: Tensor, target: Tensor) -> tuple
         preds, target, metric.num_classes, metric.thresholds, metric.ignore_index, metric.average
     )
     return scores, labels
+
+
+# --- Input checks: torchmetrics' argument validation, paid only where the inputs are not plainly good ---------
+#
+# torchmetrics validates every update's inputs with `torch.unique` over targets (and integer predictions):
+# more than the counting itself on segmentation masks. `checked_update` first checks the inputs with cheap
+# exact reductions (shapes, dtypes, one `aminmax` against the labels a metric counts); inputs that pass are
+# ones torchmetrics' validation accepts, and the update runs with it turned off. Others go through
+# torchmetrics' own validation (its error, its message), then through an exact check of the labels a
+# multiclass metric counts (torchmetrics' check counts distinct values, and lets a label equal to
+# `num_classes` through into a miscount or a reshape error), then the update as torchmetrics runs it.
+
+
+class InvalidLabels(ValueError):
+    """Labels outside the classes a metric counts, which torchmetrics' own checks let through."""
+
+
+def _labels_within(values: Tensor, high: int, ignore_index: int | None) -> bool:
+    # every value in {0, ..., high} or equal to `ignore_index`, by one `aminmax` (two with an ignored value
+    # outside that range present)
+    if values.numel() == 0 or values.dtype == torch.bool:
+        return high >= 1 or values.numel() == 0
+    if values.is_floating_point() or values.is_complex():
+        return False
+    low_high = torch.stack(torch.aminmax(values)).tolist()
+    if low_high[0] >= 0 and low_high[1] <= high:
+        return True
+    if ignore_index is None or 0 <= ignore_index <= high:
+        return False
+    low_high = torch.stack(torch.aminmax(values.masked_fill(values == ignore_index, 0))).tolist()
+    return bool(low_high[0] >= 0 and low_high[1] <= high)
+
+
+def _multiclass_plainly_good(metric: Any, preds: Tensor, target: Tensor, curve: bool) -> bool:
+    classes = metric.num_classes
+    if classes is None or target.is_floating_point():
+        return False
+    samplewise = getattr(metric, "multidim_average", "global") != "global"
+    if preds.ndim == target.ndim + 1:
+        if not (
+            preds.is_floating_point()
+            and preds.shape[1] == classes
+            and preds.shape[0] == target.shape[0]
+            and preds.shape[2:] == target.shape[1:]
+            and (preds.ndim >= 3 or not samplewise)
+        ):
+            return False
+    elif (
+        curve
+        or preds.shape != target.shape
+        or preds.is_floating_point()
+        or (samplewise and preds.ndim < 2)
+        or not _labels_within(preds, classes - 1, None)
+    ):
+        return False
+    return _labels_within(target, classes - 1, metric.ignore_index)
+
+
+def _binary_plainly_good(metric: Any, preds: Tensor, target: Tensor, curve: bool, labels: int | None) -> bool:
+    if preds.shape != target.shape or target.is_floating_point():
+        return False
+    if labels is not None and (preds.ndim < 2 or preds.shape[1] != labels):
+        return False
+    if getattr(metric, "multidim_average", "global") != "global" and preds.ndim < (2 if labels is None else 3):
+        return False
+    if preds.is_floating_point():
+        pass
+    elif curve or not _labels_within(preds, 1, None):
+        return False
+    return _labels_within(target, 1, metric.ignore_index)
+
+
+def _out_of_range_labels(metric: Any, preds: Tensor, target: Tensor) -> str | None:
+    # The exact check of a multiclass metric's counted labels: every target (and integer prediction) that
+    # is not ignored lies in {0, ..., num_classes - 1}.
+    classes, ignore_index = metric.num_classes, metric.ignore_index
+    if classes is None:
+        return None
+    counted = None if ignore_index is None else target != ignore_index
+    checked = [("target", target)]
+    if preds.shape == target.shape and not preds.is_floating_point():
+        checked.append(("preds", preds))
+    for name, values in checked:
+        if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+            continue
+        kept = values if counted is None else values[counted]
+        outside = kept[(kept < 0) | (kept >= classes)]
+        if outside.numel():
+            found = ", ".join(str(value) for value in torch.unique(outside)[:5].tolist())
+            ignored = "" if ignore_index is None else f", apart from ignore_index={ignore_index}"
+            return (
+                f"`{name}` holds the label(s) {found} ({outside.numel()} of them): a metric with"
+                f" num_classes={classes} counts only labels 0 to {classes - 1}{ignored}. Check that the labels"
+                " start at 0 and that `num_classes` counts every class (a background or void class included),"
+                " or pass the value that marks positions to skip as `ignore_index`."
+            )
+    return None
+
+
+@functools.cache
+def _checks() -> dict[Any, tuple[str, Callable[..., None]]]:
+    # {update function: (task, torchmetrics' validation of that update's tensors, called with the metric)};
+    # the same functions and arguments as the updates call them (torchmetrics 1.x)
+    import importlib
+
+    from torchmetrics import classification as c
+
+    # the modules (the package's names `stat_scores`, ... are its functions)
+    ss, cm, pr = (
+        importlib.import_module(f"torchmetrics.functional.classification.{name}")
+        for name in ("stat_scores", "confusion_matrix", "precision_recall_curve")
+    )
+
+    return {
+        c.MulticlassStatScores.update: (
+            "multiclass",
+            lambda m, p, t: ss._multiclass_stat_scores_tensor_validation(
+                p, t, m.num_classes, m.multidim_average, m.ignore_index
+            ),
+        ),
+        c.MulticlassConfusionMatrix.update: (
+            "multiclass",
+            lambda m, p, t: cm._multiclass_confusion_matrix_tensor_validation(p, t, m.num_classes, m.ignore_index),
+        ),
+        c.MulticlassPrecisionRecallCurve.update: (
+            "multiclass curve",
+            lambda m, p, t: pr._multiclass_precision_recall_curve_tensor_validation(
+                p, t, m.num_classes, m.ignore_index
+            ),
+        ),
+        c.BinaryStatScores.update: (
+            "binary",
+            lambda m, p, t: ss._binary_stat_scores_tensor_validation(p, t, m.multidim_average, m.ignore_index),
+        ),
+        c.BinaryConfusionMatrix.update: (
+            "binary",
+            lambda m, p, t: cm._binary_confusion_matrix_tensor_validation(p, t, m.ignore_index),
+        ),
+        c.BinaryPrecisionRecallCurve.update: (
+            "binary curve",
+            lambda m, p, t: pr._binary_precision_recall_curve_tensor_validation(p, t, m.ignore_index),
+        ),
+        c.MultilabelStatScores.update: (
+            "multilabel",
+            lambda m, p, t: ss._multilabel_stat_scores_tensor_validation(
+                p, t, m.num_labels, m.multidim_average, m.ignore_index
+            ),
+        ),
+        c.MultilabelConfusionMatrix.update: (
+            "multilabel",
+            lambda m, p, t: cm._multilabel_confusion_matrix_tensor_validation(p, t, m.num_labels, m.ignore_index),
+        ),
+        c.MultilabelPrecisionRecallCurve.update: (
+            "multilabel curve",
+            lambda m, p, t: pr._multilabel_precision_recall_curve_tensor_validation(p, t, m.num_labels, m.ignore_index),
+        ),
+    }
+
+
+def checks_inputs(metric: Metric) -> bool:
+    """Whether `checked_update` checks ``metric``'s inputs itself.
+
+    True for a torchmetrics classification update it knows (stat scores, confusion matrices,
+    precision-recall curves and the metrics built on them; binary, multiclass and multilabel) on a metric
+    whose ``validate_args`` is on (some torchmetrics classes turn it off themselves: ``BinaryAUROC``).
+    """
+    return bool(getattr(metric, "validate_args", False)) and type(metric).update in _checks()
+
+
+def plainly_good(metric: Metric, preds: Tensor, target: Tensor) -> bool:
+    """Whether ``(preds, target)`` are plainly good inputs of ``metric``, told by cheap exact reductions.
+
+    Plainly good: torchmetrics' validation accepts them and every counted label is in range, as shapes,
+    dtypes and one ``aminmax`` of the labels show.
+
+    ``False`` says only "not plainly": torchmetrics' own validation decides (see `checked_update`).
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> plainly_good(MulticlassAccuracy(3), torch.randn(4, 3), torch.tensor([0, 1, 2, 1]))
+        True
+        >>> plainly_good(MulticlassAccuracy(3), torch.randn(4, 3), torch.tensor([0, 1, 3, 1]))
+        False
+    """
+    task, _ = _checks()[type(metric).update]
+    kind, _, curve = task.partition(" ")
+    if kind == "multiclass":
+        return _multiclass_plainly_good(metric, preds, target, bool(curve))
+    labels = getattr(metric, "num_labels", None) if kind == "multilabel" else None
+    return _binary_plainly_good(metric, preds, target, bool(curve), labels)
+
+
+def checked_update(metric: Metric, preds: Any, target: Any, update: Callable[[Any, Any], None]) -> None:
+    """``update(preds, target)``, an update of ``metric``, paying torchmetrics' validation only where needed.
+
+    Plainly good inputs (`plainly_good`) are fed with ``metric.validate_args`` off for the update. Others
+    are validated by torchmetrics itself (its error and message), and a multiclass metric's counted labels
+    checked exactly (`InvalidLabels`), before the update runs as torchmetrics runs it. A metric built with
+    ``validate_args=False``, or one whose update is not a known classification update, is updated as is.
+
+    Raises:
+        InvalidLabels: labels outside ``0 .. num_classes - 1`` that torchmetrics' check lets through.
+        Exception: what torchmetrics' validation or the update raises.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> metric = MulticlassAccuracy(3)
+        >>> checked_update(metric, torch.randn(4, 3), torch.tensor([0, 1, 2, 1]), metric.update)
+        >>> checked_update(metric, torch.randn(4, 3), torch.tensor([0, 1, 3, 1]), metric.update)
+        Traceback (most recent call last):
+        ...
+        lightning_metrics_base._torchmetrics_internals.InvalidLabels: `target` holds the label(s) 3 (1 of them): ...
+    """
+    if not (isinstance(preds, Tensor) and isinstance(target, Tensor) and checks_inputs(metric)):
+        update(preds, target)
+        return
+    if plainly_good(metric, preds, target):
+        attributes = metric.__dict__  # a plain attribute: written where `setattr` would write it, for less
+        attributes["validate_args"] = False
+        try:
+            update(preds, target)
+        finally:
+            attributes["validate_args"] = True
+        return
+    task, validate = _checks()[type(metric).update]
+    problem = _out_of_range_labels(metric, preds, target) if task.startswith("multiclass") else None
+    try:
+        validate(metric, preds, target)
+    except Exception as err:
+        if problem is None:
+            raise
+        raise InvalidLabels(f"{_sentence(err)} {problem}") from err  # torchmetrics' message, and what is wrong
+    if problem is not None:
+        raise InvalidLabels(problem)
+    update(preds, target)
+
+
+def _sentence(err: Exception) -> str:
+    text = str(err).rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
