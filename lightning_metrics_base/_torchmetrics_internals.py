@@ -8,8 +8,9 @@ touches a private name of torchmetrics.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -503,3 +504,72 @@ def checked_update(metric: Metric, preds: Any, target: Any, update: Callable[[An
 def _sentence(err: Exception) -> str:
     text = str(err).rstrip()
     return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+# --- One sort per class for exact curves ---------------------------------------------------------------------
+
+SHARED_CURVE_BYTES = 64 * 2**20
+"""The most bytes `shared_curves` holds (the curves and the inputs they were computed from); beyond it,
+curves are computed as torchmetrics computes them."""
+
+
+@contextlib.contextmanager
+def shared_curves(max_bytes: int = SHARED_CURVE_BYTES) -> Iterator[None]:
+    """While open, each exact curve is sorted once for every metric that computes it from equal inputs.
+
+    Every exact ROC and precision-recall curve of torchmetrics (AUROC, average precision, ROC, PR curve,
+    and the metrics at a fixed recall, precision, ...; binary, per class and per label) is computed by
+    ``_binary_clf_curve(preds, target, pos_label=...)`` (``torchmetrics.functional.classification``'s
+    ``precision_recall_curve`` and ``roc`` modules, torchmetrics 1.x): one sort of the scores. Several
+    metrics of one compute group compute the same curves from the same state: AUROC and average
+    precision sort every class's scores twice. Here a curve is kept, with its inputs, and handed (as a
+    copy) to a later call whose inputs are equal (``torch.equal``, same dtypes, no sample weights): the
+    same function of the same values, so every result is identical to the metric's own compute.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAUROC, MulticlassAveragePrecision
+        >>> auroc, ap = MulticlassAUROC(3), MulticlassAveragePrecision(3)
+        >>> scores, labels = torch.randn(20, 3).softmax(1), torch.arange(20) % 3
+        >>> auroc.update(scores, labels); ap.update(scores, labels)
+        >>> with shared_curves():
+        ...     shared = auroc.compute(), ap.compute()
+        >>> torch.equal(shared[0], auroc.compute()) and torch.equal(shared[1], ap.compute())
+        True
+    """
+    import importlib
+
+    modules = [
+        importlib.import_module(f"torchmetrics.functional.classification.{name}")
+        for name in ("precision_recall_curve", "roc")
+    ]
+    originals = [module._binary_clf_curve for module in modules]
+    compute = originals[0]
+    kept: dict[tuple[Any, ...], list[tuple[Tensor, Tensor, tuple[Tensor, ...]]]] = {}
+    held = 0
+
+    def curve(preds: Tensor, target: Tensor, sample_weights: Any = None, pos_label: int = 1) -> Any:
+        nonlocal held
+        if sample_weights is not None or not isinstance(preds, Tensor) or not isinstance(target, Tensor):
+            return compute(preds, target, sample_weights, pos_label)
+        key = (pos_label, preds.shape, preds.dtype, preds.device, target.shape, target.dtype)
+        for seen_preds, seen_target, result in kept.get(key, ()):
+            if torch.equal(seen_preds, preds) and torch.equal(seen_target, target):
+                return tuple(tensor.clone() for tensor in result)
+        result = compute(preds, target, sample_weights, pos_label)
+        size = sum(_nbytes(tensor) for tensor in (preds, target, *result))
+        if held + size <= max_bytes:
+            kept.setdefault(key, []).append((preds, target, tuple(tensor.clone() for tensor in result)))
+            held += size
+        return result
+
+    for module in modules:
+        setattr(module, "_binary_clf_curve", curve)  # noqa: B010 (a module's global, looked up per call)
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, originals, strict=True):
+            setattr(module, "_binary_clf_curve", original)  # noqa: B010
+
+
+def _nbytes(tensor: Tensor) -> int:
+    return tensor.element_size() * tensor.nelement()

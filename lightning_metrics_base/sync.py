@@ -24,6 +24,7 @@ from lightning_metrics_base._torchmetrics_internals import (
     is_synced,
     relink_group_states,
     set_sync_requested,
+    shared_curves,
     state_defaults,
     sync_requested,
 )
@@ -56,17 +57,18 @@ def compute_collection(
     names = {base: str(full) for base, full in zip(metrics, collection.keys(keep_base=False), strict=True)}
     results: dict[str, tuple[Any, Metric]] = {}
     try:
-        for group in compute_groups(collection):
-            leader = metrics[group[0]]
-            synced = _gather_state(leader) if all(_is_leaf(metrics[name]) for name in group) else None
-            for name in group:
-                try:
-                    value = _compute_from(metrics[name], synced) if synced is not None else metrics[name].compute()
-                except Exception as err:
-                    if on_error is None:
-                        raise
-                    raise on_error(names[name], err) from err
-                results[names[name]] = (value, metrics[name])
+        with shared_curves():  # the metrics of a group that compute the same exact curves sort once
+            for group in compute_groups(collection):
+                leader = metrics[group[0]]
+                synced = _gather_state(leader) if all(_is_leaf(metrics[name]) for name in group) else None
+                for name in group:
+                    try:
+                        value = _compute_from(metrics[name], synced) if synced is not None else metrics[name].compute()
+                    except Exception as err:
+                        if on_error is None:
+                            raise
+                        raise on_error(names[name], err) from err
+                    results[names[name]] = (value, metrics[name])
     finally:
         relink_group_states(collection)
     return {names[name]: results[names[name]] for name in metrics}
