@@ -218,16 +218,20 @@ class LeastWork(Lean):
         tp = confmat.diagonal().double()
         predicted, actual, total = confmat.sum(0).double(), confmat.sum(1).double(), confmat.sum().double()
         by_class = {
-            "MulticlassAccuracy": tp / actual,
-            "MulticlassRecall": tp / actual,
-            "MulticlassPrecision": tp / predicted,
-            "MulticlassF1Score": 2 * tp / (predicted + actual),
-            "MulticlassJaccardIndex": tp / (predicted + actual - tp),
+            "MulticlassAccuracy": (tp, actual),
+            "MulticlassRecall": (tp, actual),
+            "MulticlassPrecision": (tp, predicted),
+            "MulticlassF1Score": (2 * tp, predicted + actual),
+            "MulticlassJaccardIndex": (tp, predicted + actual - tp),
         }
+        # torchmetrics' macro average: 0 where a class's denominator is 0, classes never seen nor predicted left out
+        seen = (predicted + actual > 0).double()
         values = {}
         for name, (kind, average, metric) in self.specs.items():
             if kind in by_class:
-                values[name] = tp.sum() / total if average == "micro" else by_class[kind].mean()
+                share, whole = by_class[kind]
+                score = torch.where(whole > 0, share / whole.clamp(min=1), 0.0)
+                values[name] = tp.sum() / total if average == "micro" else (score * seen).sum() / seen.sum()
             elif kind in ("MulticlassAUROC", "MulticlassAveragePrecision"):
                 scores, target = (torch.cat(parts) for parts in zip(*self.kept[stage], strict=True))
                 function = multiclass_auroc if kind == "MulticlassAUROC" else multiclass_average_precision

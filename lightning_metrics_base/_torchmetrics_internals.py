@@ -456,13 +456,21 @@ def plainly_good(metric: Metric, preds: Tensor, target: Tensor) -> bool:
     return _binary_plainly_good(metric, preds, target, bool(curve), labels)
 
 
-def checked_update(metric: Metric, preds: Any, target: Any, update: Callable[[Any, Any], None]) -> None:
+def checked_update(
+    metric: Metric,
+    preds: Any,
+    target: Any,
+    update: Callable[[Any, Any], None],
+    counts: ConfusionCounts | None = None,
+) -> None:
     """``update(preds, target)``, an update of ``metric``, paying torchmetrics' validation only where needed.
 
     Plainly good inputs (`plainly_good`) are fed with ``metric.validate_args`` off for the update. Others
     are validated by torchmetrics itself (its error and message), and a multiclass metric's counted labels
     checked exactly (`InvalidLabels`), before the update runs as torchmetrics runs it. A metric built with
     ``validate_args=False``, or one whose update is not a known classification update, is updated as is.
+    Where ``counts`` (the block's `ConfusionCounts`) serves ``metric`` and the inputs are plainly good,
+    the update takes its counts from them.
 
     Raises:
         InvalidLabels: labels outside ``0 .. num_classes - 1`` that torchmetrics' check lets through.
@@ -483,8 +491,10 @@ def checked_update(metric: Metric, preds: Any, target: Any, update: Callable[[An
     if plainly_good(metric, preds, target):
         attributes = metric.__dict__  # a plain attribute: written where `setattr` would write it, for less
         attributes["validate_args"] = False
+        lent = counts.lent_to(metric) if counts is not None and counts.serves(metric) else contextlib.nullcontext()
         try:
-            update(preds, target)
+            with lent:
+                update(preds, target)
         finally:
             attributes["validate_args"] = True
         return
@@ -573,3 +583,114 @@ def shared_curves(max_bytes: int = SHARED_CURVE_BYTES) -> Iterator[None]:
 
 def _nbytes(tensor: Tensor) -> int:
     return tensor.element_size() * tensor.nelement()
+
+
+# --- One count per block for the metrics of one confusion matrix ----------------------------------------------
+
+
+def counts_from_confusion(metric: Metric) -> bool:
+    """Whether ``metric``'s update counts a multiclass confusion matrix of class indices, and only that.
+
+    Multiclass stat scores (accuracy, precision, recall, F-beta, specificity, stat scores) with ``top_k=1``
+    and ``multidim_average="global"``, and the multiclass confusion matrix family (confusion matrix,
+    Jaccard index, Cohen's kappa, MCC), each with torchmetrics' own ``update``: every state they add is an
+    exact function of one ``bincount`` of ``target * C + pred`` (torchmetrics 1.x).
+    """
+    from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassStatScores
+
+    update = type(metric).update
+    if update is MulticlassStatScores.update:
+        return getattr(metric, "top_k", 1) == 1 and getattr(metric, "multidim_average", "global") == "global"
+    return update is MulticlassConfusionMatrix.update and getattr(metric, "num_classes", None) is not None
+
+
+class ConfusionCounts:
+    """The confusion matrices of one fed block of class indices, counted once and lent to every update.
+
+    While lent (`lent_to`), the counting step of torchmetrics' multiclass stat scores and confusion
+    matrix updates (``_multiclass_stat_scores_update``, ``_multiclass_confusion_matrix_update``, looked up
+    in the globals of their classes' ``update``) takes its counts from the block's one ``bincount`` per
+    ``(num_classes, ignore_index)``: tp, fp, tn and fn by class (the diagonal and the margins), or their
+    micro sums, computed as torchmetrics computes them from the same matrix, so the states come out
+    identical (``torch.equal``, same dtypes). The rest of each update (its bookkeeping, ``_update_state``)
+    is torchmetrics' own. Lent only for plainly good inputs (`checked_update`): labels in range.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
+        >>> preds, target = torch.tensor([0, 2, 1, 2]), torch.tensor([0, 1, 1, 2])
+        >>> counts, accuracy, jaccard = ConfusionCounts(preds, target), MulticlassAccuracy(3), MulticlassJaccardIndex(3)
+        >>> for metric in (accuracy, jaccard):
+        ...     with counts.lent_to(metric):
+        ...         metric.update(preds, target)
+        >>> float(accuracy.compute()), round(float(jaccard.compute()), 4), counts.counted
+        (0.8333, 0.6667, 1)
+    """
+
+    def __init__(self, preds: Tensor, target: Tensor) -> None:
+        self.preds, self.target = preds, target
+        self._matrices: dict[tuple[int, int | None], Tensor] = {}
+
+    @property
+    def counted(self) -> int:
+        """How many confusion matrices were counted (one per ``(num_classes, ignore_index)`` asked for)."""
+        return len(self._matrices)
+
+    def serves(self, metric: Metric) -> bool:
+        """Whether ``metric`` can take its counts from this block: its counts are the block's confusion matrix."""
+        return self.preds.shape == self.target.shape and counts_from_confusion(metric)
+
+    def matrix(self, classes: int, ignore_index: int | None) -> Tensor:
+        """The ``(C, C)`` counts of (target, prediction) pairs whose target is not ``ignore_index``."""
+        key = (classes, ignore_index)
+        if key not in self._matrices:
+            from torchmetrics.utilities.data import _bincount
+
+            preds, target = self.preds.flatten(), self.target.flatten()
+            if ignore_index is not None:
+                kept = target != ignore_index
+                preds, target = preds[kept], target[kept]
+            pairs = target.to(torch.long) * classes + preds.to(torch.long)
+            self._matrices[key] = _bincount(pairs, minlength=classes**2).reshape(classes, classes)
+        return self._matrices[key]
+
+    @contextlib.contextmanager
+    def lent_to(self, metric: Metric) -> Iterator[None]:
+        """Within, ``metric``'s own update (of this block) counts nothing: it takes the block's counts."""
+        from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassStatScores
+
+        stat_globals = MulticlassStatScores.update.__globals__
+        matrix_globals = MulticlassConfusionMatrix.update.__globals__
+        stat_scores = stat_globals["_multiclass_stat_scores_update"]
+        confusion = matrix_globals["_multiclass_confusion_matrix_update"]
+        ignore_index = getattr(metric, "ignore_index", None)
+
+        def counted_stat_scores(
+            preds: Tensor,
+            target: Tensor,
+            num_classes: int,
+            top_k: int = 1,
+            average: str | None = "macro",
+            multidim_average: str = "global",
+            ignore_index: int | None = None,
+        ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+            if top_k != 1 or multidim_average != "global" or preds.numel() != self.preds.numel():
+                return stat_scores(preds, target, num_classes, top_k, average, multidim_average, ignore_index)  # type: ignore[no-any-return]
+            matrix = self.matrix(num_classes, ignore_index)
+            if average == "micro":
+                total, tp = matrix.sum(), matrix.diagonal().sum()
+                fp, fn = total - tp, total - tp
+                return tp, fp, num_classes * total - (fp + fn + tp), fn
+            tp = matrix.diag()
+            fp, fn = matrix.sum(0) - tp, matrix.sum(1) - tp
+            return tp, fp, matrix.sum() - (fp + fn + tp), fn
+
+        def counted_confusion(preds: Tensor, target: Tensor, num_classes: int) -> Tensor:
+            return self.matrix(num_classes, ignore_index)
+
+        stat_globals["_multiclass_stat_scores_update"] = counted_stat_scores
+        matrix_globals["_multiclass_confusion_matrix_update"] = counted_confusion
+        try:
+            yield
+        finally:
+            stat_globals["_multiclass_stat_scores_update"] = stat_scores
+            matrix_globals["_multiclass_confusion_matrix_update"] = confusion

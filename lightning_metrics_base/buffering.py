@@ -33,9 +33,11 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.utilities.data import dim_zero_cat, dim_zero_sum
 
 from lightning_metrics_base._torchmetrics_internals import (
+    ConfusionCounts,
     checked_update,
     compute_groups,
     count_update,
+    counts_from_confusion,
     counts_multiclass_curve,
     invalidate_cached_results,
     members,
@@ -488,8 +490,9 @@ def _feed(
     # One update per group of the batches together; on failure, replayed batch by batch, so that the
     # error names the failing batch.
     try:
-        for group, kind in zip(groups, kinds, strict=True):
-            _update_groups(collection, [group], together.preds[kind], together.target)
+        for kind in dict.fromkeys(kinds):  # the groups that read the predictions alike, together
+            alike = [group for group, its_kind in zip(groups, kinds, strict=True) if its_kind == kind]
+            _update_groups(collection, alike, together.preds[kind], together.target)
     except Exception:
         for entry in entries:
             for group, kind in zip(groups, kinds, strict=True):
@@ -511,19 +514,37 @@ def _update_groups(collection: MetricCollection, groups: list[list[str]], preds:
     # update each group's first member, then point the other members at its state again. A multiclass
     # binned curve's counts are taken in one pass (`curve_counts`): the same integers. Logits that
     # several groups would each turn into class indices are turned once (`_reads_logits_as_indices`).
+    # Groups whose counts are one confusion matrix of the same class indices take them from one count
+    # (`ConfusionCounts`) where two or more would count it.
     invalidate_cached_results(metric for _, metric in members(collection))
+    firsts = [getattr(collection, group[0]) for group in groups]
     indices = None
-    for group in groups:
-        first = getattr(collection, group[0])
-        fed = preds
+    fed: list[Any] = []
+    for first in firsts:
         if _reads_logits_as_indices(first, preds, target):
             indices = class_indices(preds) if indices is None else indices
-            fed = indices
-        if counts_multiclass_curve(first):
-            checked_update(first, fed, target, functools.partial(update_curve, first))
+            fed.append(indices)
         else:
-            checked_update(first, fed, target, first.update)
+            fed.append(preds)
+    counts = _shared_counts(firsts, fed, target)
+    for first, its_preds in zip(firsts, fed, strict=True):
+        if counts_multiclass_curve(first):
+            checked_update(first, its_preds, target, functools.partial(update_curve, first))
+        else:
+            checked_update(first, its_preds, target, first.update, counts.get(id(its_preds)))
     relink_group_states(collection)
+
+
+def _shared_counts(firsts: list[Metric], fed: list[Any], target: Any) -> dict[int, ConfusionCounts]:
+    # one `ConfusionCounts` per predictions tensor that two or more confusion-counting groups read
+    if not isinstance(target, Tensor) or sum(map(counts_from_confusion, firsts)) < 2:
+        return {}
+    readers: dict[int, list[Metric]] = {}
+    for first, preds in zip(firsts, fed, strict=True):
+        if isinstance(preds, Tensor) and preds.shape == target.shape and counts_from_confusion(first):
+            readers.setdefault(id(preds), []).append(first)
+    tensors = {id(preds): preds for preds in fed}
+    return {key: ConfusionCounts(tensors[key], target) for key, metrics in readers.items() if len(metrics) >= 2}
 
 
 def _reads_logits_as_indices(metric: Metric, preds: Any, target: Any) -> bool:

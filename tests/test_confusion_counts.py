@@ -1,0 +1,147 @@
+"""One count per block for every metric of one confusion matrix: states identical to each metric's own updates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import Tensor
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassCohenKappa,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassFBetaScore,
+    MulticlassJaccardIndex,
+    MulticlassMatthewsCorrCoef,
+    MulticlassPrecision,
+    MulticlassRecall,
+    MulticlassSpecificity,
+    MulticlassStatScores,
+)
+
+from lightning_metrics_base._torchmetrics_internals import ConfusionCounts, counts_from_confusion, state_defaults
+from lightning_metrics_base.buffering import UpdateBuffer
+from lightning_metrics_base.compute_groups import group_by_settings
+
+C = 5
+
+
+def every_kind(ignore_index: int | None) -> dict[str, Metric]:
+    options = {"ignore_index": ignore_index}
+    return {
+        "acc_macro": MulticlassAccuracy(C, **options),
+        "acc_micro": MulticlassAccuracy(C, average="micro", **options),
+        "acc_weighted": MulticlassAccuracy(C, average="weighted", **options),
+        "precision_none": MulticlassPrecision(C, average=None, **options),
+        "recall": MulticlassRecall(C, **options),
+        "dice": MulticlassF1Score(C, **options),
+        "f2": MulticlassFBetaScore(2.0, num_classes=C, **options),
+        "specificity_micro": MulticlassSpecificity(C, average="micro", **options),
+        "stat_scores": MulticlassStatScores(C, **options),
+        "jaccard": MulticlassJaccardIndex(C, **options),
+        "kappa": MulticlassCohenKappa(C, **options),
+        "mcc": MulticlassMatthewsCorrCoef(C, **options),
+        "confmat": MulticlassConfusionMatrix(C, **options),
+    }
+
+
+def batches(ignore_index: int | None, shape: tuple[int, ...], seed: int) -> list[tuple[Tensor, Tensor]]:
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for rows in (4, 4, 3, 4, 1):  # an uneven one too
+        logits = torch.randn(rows, C, *shape, generator=generator)
+        target = torch.randint(0, C, (rows, *shape), generator=generator)
+        if ignore_index is not None:
+            target[torch.rand(target.shape, generator=generator) < 0.2] = ignore_index
+        out.append((logits, target))
+    return out
+
+
+def assert_same_states(ours: Metric, theirs: Metric, name: str) -> None:
+    assert ours.update_count == theirs.update_count or name  # counts compared by the caller per group
+    for state in state_defaults(theirs):
+        mine, expected = getattr(ours, state), getattr(theirs, state)
+        assert mine.dtype == expected.dtype and torch.equal(mine, expected), (name, state)
+
+
+@pytest.mark.parametrize("ignore_index", [None, 0, 255, -1])
+@pytest.mark.parametrize("buffer_batches", [1, 3])
+@pytest.mark.parametrize("shape", [(), (3, 4)])
+def test_states_and_results_equal_each_metric_fed_by_itself(
+    ignore_index: int | None, buffer_batches: int, shape: tuple[int, ...]
+) -> None:
+    collection = group_by_settings(MetricCollection(every_kind(ignore_index)))
+    alone = every_kind(ignore_index)
+    buffer = UpdateBuffer(batches=buffer_batches)
+    for preds, target in batches(ignore_index, shape, seed=len(shape) + buffer_batches):
+        buffer.add(collection, preds, target)
+        for metric in alone.values():
+            metric.update(preds, target)
+    buffer.flush(collection)
+    ours = dict(collection.items(keep_base=True, copy_state=False))
+    for name, metric in alone.items():
+        assert_same_states(ours[name], metric, name)
+        mine, expected = ours[name].compute(), metric.compute()
+        assert torch.equal(mine.nan_to_num(-3.0), expected.nan_to_num(-3.0)), name
+    # the groups are counted as torchmetrics counts a collection's updates: once per update of the group
+    plain = MetricCollection(every_kind(ignore_index))
+    for preds, target in batches(ignore_index, shape, seed=len(shape) + buffer_batches):
+        plain.update(preds, target)
+    assert ours["acc_macro"].update_count <= plain["acc_macro"].update_count
+
+
+def test_one_bincount_per_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchmetrics.utilities.data as data
+
+    calls: list[int] = []
+    original = data._bincount
+
+    def counted(x: Tensor, minlength: int | None = None) -> Tensor:
+        calls.append(x.numel())
+        return original(x, minlength)
+
+    monkeypatch.setattr(data, "_bincount", counted)
+    # the stat scores' and confusion matrix's own modules hold their own reference: patched too, so that
+    # a count the package failed to share would be seen
+    for module in ("stat_scores", "confusion_matrix"):
+        functional = __import__(f"torchmetrics.functional.classification.{module}", fromlist=["_bincount"])
+        monkeypatch.setattr(functional, "_bincount", counted)
+    collection = group_by_settings(MetricCollection(every_kind(None)))
+    buffer = UpdateBuffer(batches=4)
+    block = batches(None, (3, 4), seed=9)[:4]
+    for preds, target in block:
+        buffer.add(collection, preds, target)
+    buffer.flush(collection)
+    # the first batch directly, then three in one block: one count each
+    assert calls == [block[0][1].numel(), sum(target.numel() for _, target in block[1:])]
+
+
+def test_counts_are_lent_only_to_metrics_of_one_confusion_matrix() -> None:
+    assert counts_from_confusion(MulticlassAccuracy(3)) and counts_from_confusion(MulticlassJaccardIndex(3))
+    assert not counts_from_confusion(MulticlassAccuracy(3, top_k=2))
+    assert not counts_from_confusion(MulticlassAccuracy(3, multidim_average="samplewise"))
+
+    class OwnUpdate(MulticlassAccuracy):
+        def update(self, preds: Tensor, target: Tensor) -> None:
+            super().update(preds, target)
+
+    assert not counts_from_confusion(OwnUpdate(3))
+    counts = ConfusionCounts(torch.tensor([0, 1]), torch.tensor([0, 2]))
+    assert not counts.serves(OwnUpdate(3)) and counts.serves(MulticlassRecall(3))
+
+
+def test_the_count_is_not_lent_outside_its_block() -> None:
+    from torchmetrics.classification import MulticlassStatScores as Scores
+
+    before = Scores.update.__globals__["_multiclass_stat_scores_update"]
+    counts = ConfusionCounts(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 2]))
+    metric = MulticlassAccuracy(3)
+    with pytest.raises(RuntimeError, match="inside"), counts.lent_to(metric):
+        raise RuntimeError("inside")
+    assert Scores.update.__globals__["_multiclass_stat_scores_update"] is before
+
+
+Make = Callable[[], Metric]
