@@ -622,7 +622,7 @@ class ConfusionCounts:
         >>> for metric in (accuracy, jaccard):
         ...     with counts.lent_to(metric):
         ...         metric.update(preds, target)
-        >>> float(accuracy.compute()), round(float(jaccard.compute()), 4), counts.counted
+        >>> round(float(accuracy.compute()), 4), round(float(jaccard.compute()), 4), counts.counted
         (0.8333, 0.6667, 1)
     """
 
