@@ -8,10 +8,12 @@ over ``pytorch_lightning``.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from lightning.pytorch import Callback, LightningModule
 
 from lightning_metrics_base import log_check, module
-from lightning_metrics_base._face import LIGHTNING
+from lightning_metrics_base._face import LIGHTNING, Face
 
 # what TorchScript must skip: the LightningModule's own list and the module's properties
 _UNUSED_BY_TORCHSCRIPT = [*LightningModule.__jit_unused_properties__, *module.MetricAwareModule.UNUSED_BY_TORCHSCRIPT]
@@ -20,6 +22,9 @@ _UNUSED_BY_TORCHSCRIPT = [*LightningModule.__jit_unused_properties__, *module.Me
 class MetricAwareModule(module.MetricAwareModule, LightningModule):
     __doc__ = module.MetricAwareModule.__doc__
     _face = LIGHTNING
+    # TorchScript reads the annotations of the first class of the chain that has any, and before torch 2.2
+    # cannot read them as strings (as the class body's are, written with postponed annotations)
+    __annotations__ = {"_face": ClassVar[Face]}
     _lightning_log = LightningModule.log
     __jit_unused_properties__ = _UNUSED_BY_TORCHSCRIPT
 

@@ -13,6 +13,8 @@ checkpoint saved under one face loads under the other). This module never import
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 try:
     import pytorch_lightning
 except ImportError as err:  # pragma: no cover - exercised in a subprocess without the package
@@ -23,7 +25,7 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess witho
     ) from err
 
 from lightning_metrics_base import log_check, module
-from lightning_metrics_base._face import PYTORCH_LIGHTNING
+from lightning_metrics_base._face import PYTORCH_LIGHTNING, Face
 from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
 
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricLogCheck", "MetricUpdateError"]
@@ -40,6 +42,9 @@ class MetricAwareModule(  # type: ignore[misc]  # noqa: D101 - the body's docstr
 ):
     __doc__ = module.MetricAwareModule.__doc__
     _face = PYTORCH_LIGHTNING
+    # TorchScript reads the annotations of the first class of the chain that has any, and before torch 2.2
+    # cannot read them as strings (as the class body's are, written with postponed annotations)
+    __annotations__ = {"_face": ClassVar[Face]}
     _lightning_log = _LightningModule.log
     __jit_unused_properties__ = _UNUSED_BY_TORCHSCRIPT
 
