@@ -1,5 +1,10 @@
 """Realistic workloads: MetricAwareModule against the leanest correct hand-written code, side by side.
 
+Beside the lean code, two floors: `Bare`, a module that logs only its loss, and (segmentation and many)
+`LeastWork`, the same values by hand with the least work (one class-index pass and one ``bincount`` per
+batch, no input checks, one sort per class for exact curves). ``--parts`` splits ours' metric time
+(ours - bare) into class indices, input checks, updates and the epoch-end compute (and its sorts).
+
 Each workload trains a cheap model whose metric work is what a real project's would be, in one
 process, one thread; runs alternate (shuffled each round) after a warm-up, and each ratio is taken
 within a round. Every variant logs the same values (checked on the warm-up round). CPU time of
@@ -8,6 +13,7 @@ within a round. Every variant logs the same values (checked on the warm-up round
     python benchmarks/bench_workloads.py              # every workload, 9 rounds (--rounds N)
     python benchmarks/bench_workloads.py --quick      # a smoke run at a tiny size
     python benchmarks/bench_workloads.py segmentation # one workload
+    python benchmarks/bench_workloads.py --parts many # where the metric time goes (ours - bare)
 
 Workloads:
 - segmentation: logits (8, 21, H, W) per batch; Jaccard index, Dice (macro F1), pixel accuracy and a
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import importlib
 import logging
 import random
 import statistics
@@ -53,7 +60,6 @@ from torchmetrics.classification import (
     MulticlassPrecision,
     MulticlassRecall,
 )
-from torchmetrics.functional.classification import multiclass_auroc, multiclass_average_precision
 from torchmetrics.regression import (
     ExplainedVariance,
     MeanAbsoluteError,
@@ -63,6 +69,7 @@ from torchmetrics.regression import (
 )
 
 from lightning_metrics_base import MetricAwareModule
+from lightning_metrics_base._torchmetrics_internals import shared_curves
 from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, class_indices
 from lightning_metrics_base.compute_groups import group_by_settings
 
@@ -182,22 +189,23 @@ class Bare(Lean):
 class LeastWork(Lean):
     """The same values by hand with the least work: one class-index pass and one ``bincount`` per batch, no checks.
 
-    Every classification metric of the workloads is a function of one confusion matrix per stage, but
-    the exact curves: for those the softmax scores are kept and handed to ``torchmetrics.functional``
-    once per epoch, validation off; binned curves too (their counts over the epoch are the same).
-    Written for the workloads' metrics (multiclass, no ``ignore_index``, every class present).
+    Every stat-score metric of the workloads is a function of one confusion matrix per stage. A binned
+    curve's counts are taken with one ``bucketize`` and one ``bincount`` per batch (every threshold's
+    counts are cumulative sums of the places); the exact curves keep the softmax scores and sort each
+    class once at the epoch end (AUROC and average precision from the same sort). torchmetrics' own
+    compute functions turn those counts and scores into values. Written for the workloads' metrics
+    (multiclass, no ``ignore_index``).
     """
 
     def __init__(self, net: torch.nn.Module, metrics: dict[str, Metric], loss: Callable[..., Tensor]) -> None:
         super().__init__(net, metrics, loss)
         self.classes = next(metric.num_classes for metric in metrics.values())  # type: ignore[attr-defined]
-        self.specs = {
-            name: (type(metric).__name__, getattr(metric, "average", None), metric) for name, metric in metrics.items()
-        }
-        self.curves = any(
-            name.startswith(("MulticlassAUROC", "MulticlassAverage")) for name, _, _ in self.specs.values()
-        )
+        self.specs = {name: (type(m).__name__, getattr(m, "average", None), m) for name, m in metrics.items()}
+        curves = [m for kind, _, m in self.specs.values() if kind in _CURVES]
+        self.exact = any(m.thresholds is None for m in curves)  # type: ignore[attr-defined]
+        self.thresholds = next((m.thresholds for m in curves if m.thresholds is not None), None)  # type: ignore[attr-defined]
         self.counts: dict[str, Tensor] = {}
+        self.binned: dict[str, Tensor] = {}
         self.kept: dict[str, list[tuple[Tensor, Tensor]]] = {"train": [], "val": []}
 
     def step(self, stage: str, batch: Any) -> Tensor:
@@ -206,10 +214,17 @@ class LeastWork(Lean):
         loss = self.loss(preds, y)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, batch_size=len(y))
         preds, c = preds.detach(), self.classes
-        count = torch.bincount((y * c + class_indices(preds)).flatten(), minlength=c * c)
-        self.counts[stage] = count if stage not in self.counts else self.counts[stage] + count
-        if self.curves:
-            self.kept[stage].append((preds.softmax(1), y))
+        _add(self.counts, stage, torch.bincount((y * c + class_indices(preds)).flatten(), minlength=c * c))
+        if self.exact or self.thresholds is not None:
+            scores = preds.softmax(1)
+            if self.exact:
+                self.kept[stage].append((scores, y))
+            if self.thresholds is not None:
+                # each score's place among the thresholds (how many lie at or below it), counted by class and label
+                places = torch.bucketize(scores, self.thresholds, right=True)
+                t = len(self.thresholds)
+                index = (torch.arange(c) * (t + 1) + places) * 2 + F.one_hot(y, c)
+                _add(self.binned, stage, torch.bincount(index.flatten(), minlength=c * (t + 1) * 2))
         return loss
 
     def log_epoch(self, stage: str) -> None:
@@ -227,17 +242,54 @@ class LeastWork(Lean):
         # torchmetrics' macro average: 0 where a class's denominator is 0, classes never seen nor predicted left out
         seen = (predicted + actual > 0).double()
         values = {}
-        for name, (kind, average, metric) in self.specs.items():
-            if kind in by_class:
-                share, whole = by_class[kind]
-                score = torch.where(whole > 0, share / whole.clamp(min=1), 0.0)
-                values[name] = tp.sum() / total if average == "micro" else (score * seen).sum() / seen.sum()
-            elif kind in ("MulticlassAUROC", "MulticlassAveragePrecision"):
-                scores, target = (torch.cat(parts) for parts in zip(*self.kept[stage], strict=True))
-                function = multiclass_auroc if kind == "MulticlassAUROC" else multiclass_average_precision
-                values[name] = function(scores, target, c, thresholds=metric.thresholds, validate_args=False)  # type: ignore[attr-defined]
+        binned = None if self.thresholds is None else self.binned_counts(stage)
+        with shared_curves():  # the exact curves: one sort per class for AUROC and AP
+            for name, (kind, average, metric) in self.specs.items():
+                if kind in by_class:
+                    share, whole = by_class[kind]
+                    score = torch.where(whole > 0, share / whole.clamp(min=1), 0.0)
+                    values[name] = tp.sum() / total if average == "micro" else (score * seen).sum() / seen.sum()
+                elif kind not in _CURVES:  # a confusion matrix: not a logged scalar
+                    continue
+                elif metric.thresholds is None:  # type: ignore[attr-defined]
+                    scores, target = (torch.cat(parts) for parts in zip(*self.kept[stage], strict=True))
+                    values[name] = _CURVES[kind](scores, target, c, "macro", None)
+                else:
+                    values[name] = _CURVES[kind](binned, c, "macro", self.thresholds)
         self.kept[stage] = []
         self.log_dict({f"{stage}/{name}": value.float() for name, value in values.items()})
+
+    def binned_counts(self, stage: str) -> Tensor:
+        """The ``(T, C, 2, 2)`` counts torchmetrics' binned curves keep, from the places counted per batch."""
+        assert self.thresholds is not None
+        c, t = self.classes, len(self.thresholds)
+        places = self.binned.pop(stage).view(c, t + 1, 2)  # [class, place, label]
+        positive = places.flip(1).cumsum(1).flip(1)[:, 1:]  # [class, threshold, label]: at or above the threshold
+        negative = places.sum(1, keepdim=True) - positive
+        # [threshold, class, label, predicted]
+        return torch.stack([negative, positive], dim=-1).transpose(0, 1).contiguous()
+
+
+def _add(sums: dict[str, Tensor], stage: str, count: Tensor) -> None:
+    sums[stage] = count if stage not in sums else sums[stage] + count
+
+
+def _exact_or_binned(compute: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    def value(*args: Any) -> Tensor:
+        if len(args) == 5:  # scores, target, classes, average, thresholds=None: exact
+            scores, target, classes, average, _ = args
+            return compute((scores, target), classes, average, None)
+        return compute(*args)
+
+    return value
+
+
+_AUROC = importlib.import_module("torchmetrics.functional.classification.auroc")
+_AP = importlib.import_module("torchmetrics.functional.classification.average_precision")
+_CURVES = {
+    "MulticlassAUROC": _exact_or_binned(_AUROC._multiclass_auroc_compute),
+    "MulticlassAveragePrecision": _exact_or_binned(_AP._multiclass_average_precision_compute),
+}
 
 
 class Ours(MetricAwareModule):
@@ -399,6 +451,64 @@ def run(name: str, rounds: int, quick: bool) -> None:
     print(f"{name}: {shown}; {rounds} rounds; same {len(their_values)} logged values")
 
 
+# Where the metric time goes (`--parts`): (module, function, label); each function timed inclusively in
+# CPU time while the module runs. Updates are the counting calls less the input checks inside them.
+PARTS = [
+    ("lightning_metrics_base.buffering", "class_indices", "class indices"),
+    ("lightning_metrics_base._torchmetrics_internals", "plainly_good", "input checks"),
+    ("lightning_metrics_base.buffering", "checked_update", "updates"),
+    ("lightning_metrics_base.metric_store", "compute_collection", "epoch-end compute"),
+    ("torchmetrics.functional.classification.precision_recall_curve", "_binary_clf_curve", "sorts"),
+    ("torchmetrics.functional.classification.roc", "_binary_clf_curve", "sorts"),
+]
+
+
+def parts(name: str, rounds: int, quick: bool) -> None:
+    """Ours and the floor side by side; the metric time (ours - bare) split into the timed parts."""
+    data, make = WORKLOADS[name](quick)
+    spent: dict[str, float] = {}
+
+    def timed(function: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - start
+
+        return run
+
+    times: dict[type, list[float]] = {Bare: [], Ours: []}
+    shares: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        order = [Bare, Ours]
+        random.shuffle(order)
+        for cls in order:
+            if cls is Bare:
+                times[Bare].append(fit(make(Bare), data)[0])
+                continue
+            originals = [(importlib.import_module(module), attribute) for module, attribute, _ in PARTS]
+            saved = [getattr(module, attribute) for module, attribute in originals]
+            spent.clear()
+            for (module, attribute), function, (_, _, label) in zip(originals, saved, PARTS, strict=True):
+                setattr(module, attribute, timed(function, label))
+            try:
+                times[Ours].append(fit(make(Ours), data)[0])
+            finally:
+                for (module, attribute), function in zip(originals, saved, strict=True):
+                    setattr(module, attribute, function)
+            measured = dict(spent)
+            measured["updates"] = measured.get("updates", 0.0) - measured.get("input checks", 0.0)
+            for label, seconds in measured.items():
+                shares.setdefault(label, []).append(seconds)
+    metric_time = statistics.median(times[Ours]) - statistics.median(times[Bare])
+    shown = ", ".join(f"{label} {statistics.median(values) / metric_time:.0%}" for label, values in shares.items())
+    print(
+        f"{name} parts: ours {statistics.median(times[Ours]):.3f} s, bare {statistics.median(times[Bare]):.3f} s,"
+        f" metric time {metric_time:.3f} s; of it: {shown} ({rounds} rounds, medians; sorts are inside the compute)"
+    )
+
+
 def peak_allocated(work: Callable[[], None]) -> int:
     """The most bytes ``work`` holds at once beyond what existed before it, as torch's profiler records them.
 
@@ -466,13 +576,14 @@ def main() -> None:
     parser.add_argument("workloads", nargs="*", default=[*WORKLOADS, "memory"])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--parts", action="store_true", help="split ours' metric time into its parts")
     args = parser.parse_args()
     torch.set_num_threads(1)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no Trainer banner per run
     if "memory" in args.workloads:
         memory(args.quick)
     for name in (name for name in args.workloads if name != "memory"):
-        run(name, 1 if args.quick else args.rounds, args.quick)
+        (parts if args.parts else run)(name, 1 if args.quick else args.rounds, args.quick)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,20 @@ def test_log_check_benchmark_reports_a_ratio() -> None:
     assert re.search(r"with MetricLogCheck / without: \d+\.\d+ \(min", result.stdout)
 
 
+def test_workload_benchmark_splits_the_metric_time_into_parts() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_workloads.py"), "--quick", "--parts", "segmentation", "many"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for workload, parts in (("segmentation", ("class indices", "input checks", "updates")), ("many", ("sorts",))):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(f"{workload} parts:"))
+        assert "metric time" in line and "epoch-end compute" in line, line
+        assert all(re.search(rf"{part} \d+%", line) for part in parts), line
+
+
 def test_workload_benchmark_checks_values_and_reports_ratios() -> None:
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / "bench_workloads.py"), "--quick"], capture_output=True, text=True, timeout=600
@@ -87,6 +101,11 @@ def test_workload_benchmark_checks_values_and_reports_ratios() -> None:
     for workload in ("segmentation", "regression", "many", "tiny"):
         assert re.search(rf"{workload}: ours/lean \d+\.\d+ \(min .*same \d+ logged values", result.stdout), workload
     assert re.search(r"per_step: ours/best \d+\.\d+ \(min .*same \d+ logged values", result.stdout)
+    # against the floor (a module logging its loss alone) everywhere, and the least work by hand where written
+    for workload in ("segmentation", "regression", "many", "tiny", "per_step"):
+        assert re.search(rf"{workload}: .*ours/bare \d+\.\d+ \(min", result.stdout), workload
+    for workload in ("segmentation", "many"):
+        assert re.search(rf"{workload}: .*ours/least-work \d+\.\d+ \(min", result.stdout), workload
     # the buffer stays within the bound (16 MiB), and its flush allocates less than a copy of it
     found = re.findall(
         r"buffer (\d+\.\d) MiB \(\d+ of \d+ batches written\); at its flush (\d+\.\d) MiB", result.stdout
