@@ -145,7 +145,7 @@ class MetricStore(nn.Module):
 
     def metrics(self) -> Iterator[Metric]:
         """Every metric held, in every stage and dataloader."""
-        return (module for module in self.modules() if isinstance(module, Metric))
+        return _all_metrics(self)
 
     def update(
         self, stage: str, dataloader_idx: int, preds: Any, target: Any, step_values: bool = False
@@ -370,9 +370,10 @@ def _route(value: Any, output: str | None) -> Any:
     return upcast_low_precision(value if output is None else value[output])
 
 
-def _all_metrics(collection: nn.Module) -> Iterator[Metric]:
-    # Every metric, the ones inside wrappers included: wrappers do not count their updates, their children do.
-    return (module for module in collection.modules() if isinstance(module, Metric))
+def _all_metrics(holder: nn.Module) -> Iterator[Metric]:
+    # Every metric under `holder`, the ones inside wrappers included: wrappers do not count their
+    # updates, their children do.
+    return (module for module in holder.modules() if isinstance(module, Metric))
 
 
 def _step_value(metric: Metric) -> Any:

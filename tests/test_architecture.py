@@ -30,21 +30,22 @@ def talks_to_lightning(path: Path) -> bool:
     )
 
 
-def package_imports() -> dict[str, set[str]]:
+def package_imports(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """``{file stem: the package's files it imports}``: ``import x`` and ``from x import`` alike, at any depth."""
     imports = {}
-    for path in PACKAGE.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        imports[path.stem] = {
-            node.module.rsplit(".", 1)[-1]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lightning_metrics_base.")
-        } | {  # `from lightning_metrics_base import module, log_check` (the faces)
-            alias.name
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and node.module == "lightning_metrics_base"
-            for alias in node.names
-            if (PACKAGE / f"{alias.name}.py").exists()
-        }
+    for path in package.glob("*.py"):
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lightning_metrics_base."):
+                found.add(node.module.split(".")[1])
+            elif isinstance(node, ast.ImportFrom) and node.module == "lightning_metrics_base":
+                # `from lightning_metrics_base import module, log_check` (the faces)
+                found |= {alias.name for alias in node.names if (package / f"{alias.name}.py").exists()}
+            elif isinstance(node, ast.Import):
+                found |= {
+                    alias.name.split(".")[1] for alias in node.names if alias.name.startswith("lightning_metrics_base.")
+                }
+        imports[path.stem] = found
     return imports
 
 
@@ -81,9 +82,24 @@ def lightning_imports(path: Path) -> bool:
     return False
 
 
+USER_HOOKS = {"compute_loss", "unpack_batch", "metric_inputs", "count_samples"}  # a subclass overrides these
+
+
+def calls_user_hooks(path: Path) -> bool:
+    return any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "self"
+        and node.func.attr in USER_HOOKS
+        for node in ast.walk(ast.parse(path.read_text()))
+    )
+
+
 def test_only_the_module_logs_and_reads_the_trainer() -> None:
     library = [path for path in PACKAGE.rglob("*.py") if path.name != "demo.py"]  # the demo is a user of it
     assert {path.name for path in library if talks_to_lightning(path)} == {"module.py", "hooks.py"}
+    assert {path.name for path in library if calls_user_hooks(path)} <= {"module.py", "hooks.py"}
 
 
 def test_lightning_is_imported_only_where_allowed() -> None:
@@ -160,3 +176,70 @@ def test_imports_have_no_cycle_and_nothing_imports_the_module_from_below() -> No
 
     for name in imports:
         visit(name, ())
+
+
+def internals_importers() -> dict[str, set[str]]:
+    """``{name of an internals file: the files that import it}``, read from the code (any import form)."""
+    users: dict[str, set[str]] = {}
+    for path in PACKAGE.glob("*.py"):
+        if path.name.endswith("_internals.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.endswith("_internals"):
+                for alias in node.names:
+                    users.setdefault(alias.name, set()).add(path.name)
+    return users
+
+
+def test_the_internals_table_names_every_user() -> None:
+    """docs/architecture.md's table of private names: each row's functions are imported by exactly its files."""
+    import re
+
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    table = page[page.index("## The internals the package relies on") : page.index("## Where to add a feature")]
+    users = internals_importers()
+    listed: set[str] = set()
+    for line in table.splitlines():
+        if not line.startswith(("| torchmetrics |", "| Lightning |")):
+            continue
+        _, _, behind, used_by = (cell.strip() for cell in line.strip().strip("|").split("|"))
+        names = [name for name in re.findall(r"`(\w+)`", behind) if name in users]
+        assert names, f"no function of the row is imported anywhere: {line}"
+        listed.update(names)
+        assert set(re.findall(r"`(\w+\.py)`", used_by)) == set().union(*(users[name] for name in names)), line
+    assert set(users) <= listed | {"InvalidLabels"}, set(users) - listed
+
+
+def test_the_import_table_is_the_code_s() -> None:
+    """docs/architecture.md's table of what each file imports of the package equals what the code imports."""
+    import re
+
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    table = page[page.index("| file | imports of the package |") :].split("\n\n")[0]
+    documented: dict[str, set[str]] = {}
+    for line in table.splitlines()[2:]:
+        files, imported = (cell.strip() for cell in line.strip().strip("|").split("|"))
+        names = set() if imported.startswith("nothing") else set(re.findall(r"`(\w+)`", imported.split("(")[0]))
+        for name in re.findall(r"`(\w+)\.py`", files):
+            assert name not in documented, f"{name}.py listed twice"
+            documented[name] = names
+    assert documented == package_imports()
+
+
+def test_package_imports_reads_every_import_form(tmp_path: Path) -> None:
+    files = {
+        "plain.py": "import lightning_metrics_base.sync\n",
+        "nested.py": "def f():\n    from lightning_metrics_base.naming import Namer\n",
+        "names.py": "from lightning_metrics_base import errors, MetricAwareModule\n",
+        "typed.py": "if TYPE_CHECKING:\n    from lightning_metrics_base.best import B\n",
+        "errors.py": "",
+    }
+    for name, code in files.items():
+        (tmp_path / name).write_text(code)
+    assert package_imports(tmp_path) == {
+        "plain": {"sync"},
+        "nested": {"naming"},
+        "names": {"errors"},
+        "typed": {"best"},  # a type-checking import is an import of the layering too
+        "errors": set(),
+    }
