@@ -532,9 +532,11 @@ def shared_curves(max_bytes: int = SHARED_CURVE_BYTES) -> Iterator[None]:
     ``_binary_clf_curve(preds, target, pos_label=...)`` (``torchmetrics.functional.classification``'s
     ``precision_recall_curve`` and ``roc`` modules, torchmetrics 1.x): one sort of the scores. Several
     metrics of one compute group compute the same curves from the same state: AUROC and average
-    precision sort every class's scores twice. Here a curve is kept, with its inputs, and handed (as a
-    copy) to a later call whose inputs are equal (``torch.equal``, same dtypes, no sample weights): the
-    same function of the same values, so every result is identical to the metric's own compute.
+    precision sort every class's scores twice. Here a curve is kept, with its inputs, and handed on
+    to a later call whose inputs are equal (``torch.equal``, same dtypes, no sample weights): the same
+    function of the same values, so every result is identical to the metric's own compute.
+    torchmetrics' readers of a curve build new tensors from it; one that changed a curve in place
+    would move its version counter, and that curve would be computed again.
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAUROC, MulticlassAveragePrecision
@@ -554,7 +556,7 @@ def shared_curves(max_bytes: int = SHARED_CURVE_BYTES) -> Iterator[None]:
     ]
     originals = [module._binary_clf_curve for module in modules]
     compute = originals[0]
-    kept: dict[tuple[Any, ...], list[tuple[Tensor, Tensor, tuple[Tensor, ...]]]] = {}
+    kept: dict[tuple[Any, ...], list[tuple[Tensor, Tensor, tuple[Tensor, ...], list[int] | None]]] = {}
     held = 0
 
     def curve(preds: Tensor, target: Tensor, sample_weights: Any = None, pos_label: int = 1) -> Any:
@@ -562,13 +564,19 @@ def shared_curves(max_bytes: int = SHARED_CURVE_BYTES) -> Iterator[None]:
         if sample_weights is not None or not isinstance(preds, Tensor) or not isinstance(target, Tensor):
             return compute(preds, target, sample_weights, pos_label)
         key = (pos_label, preds.shape, preds.dtype, preds.device, target.shape, target.dtype)
-        for seen_preds, seen_target, result in kept.get(key, ()):
+        for seen_preds, seen_target, result, versions in kept.get(key, ()):
+            # Handed on as computed, unless its reader changed it in place (its version moved); tensors
+            # made under `torch.inference_mode` count no versions: a copy of them is handed on instead.
+            if versions is not None and _versions(result) != versions:
+                continue
             if torch.equal(seen_preds, preds) and torch.equal(seen_target, target):
-                return tuple(tensor.clone() for tensor in result)
+                return result if versions is not None else tuple(tensor.clone() for tensor in result)
         result = compute(preds, target, sample_weights, pos_label)
         size = sum(_nbytes(tensor) for tensor in (preds, target, *result))
         if held + size <= max_bytes:
-            kept.setdefault(key, []).append((preds, target, tuple(tensor.clone() for tensor in result)))
+            versions = _versions(result)
+            stored = result if versions is not None else tuple(tensor.clone() for tensor in result)
+            kept.setdefault(key, []).append((preds, target, stored, versions))
             held += size
         return result
 
@@ -583,6 +591,14 @@ def shared_curves(max_bytes: int = SHARED_CURVE_BYTES) -> Iterator[None]:
 
 def _nbytes(tensor: Tensor) -> int:
     return tensor.element_size() * tensor.nelement()
+
+
+def _versions(tensors: tuple[Tensor, ...]) -> list[int] | None:
+    # each tensor's version counter (``Tensor._version``, torch 1.x and 2.x): an in-place change moves it;
+    # `None` for inference tensors, which count none
+    if any(tensor.is_inference() for tensor in tensors):
+        return None
+    return [tensor._version for tensor in tensors]
 
 
 # --- One count per block for the metrics of one confusion matrix ----------------------------------------------

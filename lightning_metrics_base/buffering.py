@@ -103,17 +103,20 @@ def buffers_exactly(metric: Metric) -> bool:
 def gains_from_buffering(metric: Metric) -> bool:
     """Tell whether one update of many batches is cheaper than one update per batch for ``metric``.
 
-    Not for binned curves (AUROC, average precision, ... with ``thresholds=`` given): their update
-    costs the same per sample whatever the call, and torchmetrics' multiclass and multilabel binned
-    update loops over thresholds on large inputs, which is slower per sample than batch by batch
-    (measured: 3x on 16 batches of 256 x 100 classes).
+    Not for binned curves (AUROC, average precision, ... with ``thresholds=`` given) that torchmetrics
+    counts: its multiclass and multilabel binned update loops over thresholds on large inputs, which
+    is slower per sample than batch by batch (measured: 3x on 16 batches of 256 x 100 classes). A
+    multiclass binned curve counted in one pass here (`curve_counts`) costs the same per sample
+    whatever the call, so one call per block saves the per-call work.
 
     Examples:
-        >>> from torchmetrics.classification import MulticlassAUROC
-        >>> gains_from_buffering(MulticlassAUROC(3)), gains_from_buffering(MulticlassAUROC(3, thresholds=20))
+        >>> from torchmetrics.classification import MulticlassAUROC, MultilabelAUROC
+        >>> gains_from_buffering(MulticlassAUROC(3)), gains_from_buffering(MultilabelAUROC(3, thresholds=20))
         (True, False)
+        >>> gains_from_buffering(MulticlassAUROC(3, thresholds=20))
+        True
     """
-    return not isinstance(getattr(metric, "thresholds", None), Tensor)
+    return not isinstance(getattr(metric, "thresholds", None), Tensor) or counts_multiclass_curve(metric)
 
 
 def normalization(metric: Metric) -> Normalization:

@@ -29,6 +29,9 @@ from lightning_metrics_base._torchmetrics_internals import (
     multiclass_curve_inputs,
 )
 
+CHUNK_ELEMENTS = 2**19
+"""Scores counted at once by `update_curve` (2 MiB of float32): a buffered block is counted in chunks."""
+
 
 def threshold_counts(scores: Tensor, positive: Tensor, thresholds: Tensor) -> Tensor:
     """The confusion counts of ``scores >= threshold`` against ``positive``, per threshold and column.
@@ -112,9 +115,18 @@ def update_curve(metric: Metric, preds: Any, target: Any) -> None:
         (True, 1)
     """
     curve: Any = metric  # a MulticlassPrecisionRecallCurve: `thresholds`, `confmat`
-    scores, labels = multiclass_curve_inputs(curve, preds, target)
-    classes = torch.arange(scores.shape[1], device=scores.device)
-    state = threshold_counts(scores, labels.unsqueeze(1) == classes, curve.thresholds)
+    # A buffered block is counted in chunks of rows: the count's temporaries (a contiguous copy of the
+    # scores, the places and the keys) stay near `CHUNK_ELEMENTS`, whatever the block's size.
+    chunks = [(preds, target)]
+    if isinstance(preds, Tensor) and isinstance(target, Tensor) and preds.ndim > 0 and len(preds) > 1:
+        rows = max(1, CHUNK_ELEMENTS // max(1, preds[0].numel()))
+        chunks = [(preds[start : start + rows], target[start : start + rows]) for start in range(0, len(preds), rows)]
+    state = None
+    for chunk_preds, chunk_target in chunks:
+        scores, labels = multiclass_curve_inputs(curve, chunk_preds, chunk_target)
+        classes = torch.arange(scores.shape[1], device=scores.device)
+        counts = threshold_counts(scores, labels.unsqueeze(1) == classes, curve.thresholds)
+        state = counts if state is None else state.add_(counts)
     invalidate_cached_results([metric])
     curve.confmat += state
     count_update(metric)

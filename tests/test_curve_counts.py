@@ -143,3 +143,17 @@ def test_bad_labels_fail_with_the_metric_named() -> None:
     model = LabelBlindLoss({"val": {"auroc": MulticlassAUROC(NUM_CLASSES, thresholds=10)}}, lr=0.0)
     with pytest.raises(MetricUpdateError, match=r"val metric 'auroc' failed to update"):
         make_trainer().validate(model, loader(data, 32), verbose=False)
+
+
+def test_a_block_is_counted_in_chunks_with_the_same_integers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lightning_metrics_base.curve_counts as curve_counts
+
+    monkeypatch.setattr(curve_counts, "CHUNK_ELEMENTS", 10)  # 3 rows of 4 classes at a time
+    generator = torch.Generator().manual_seed(12)
+    preds, target = torch.randn(23, 4, generator=generator), torch.randint(0, 4, (23,), generator=generator)
+    target[5] = -1
+    fast = MulticlassAveragePrecision(4, thresholds=7, ignore_index=-1)
+    plain = MulticlassAveragePrecision(4, thresholds=7, ignore_index=-1)
+    curve_counts.update_curve(fast, preds, target)
+    plain.update(preds, target)
+    assert torch.equal(fast.confmat, plain.confmat) and fast.update_count == 1

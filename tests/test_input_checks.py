@@ -211,6 +211,10 @@ ACCEPTED: dict[str, tuple[Callable[[], Metric], Callable[[], tuple[Tensor, Tenso
     "exact curve": (lambda: MulticlassAUROC(4), lambda: (logits(8, 4), labels(4, 8))),
     "binned curve": (lambda: MulticlassAveragePrecision(4, thresholds=5), lambda: (logits(8, 4), labels(4, 8))),
     "binary probabilities": (lambda: BinaryAccuracy(), lambda: (torch.rand(8, generator=GOOD), labels(2, 8))),
+    "binary scores outside [0, 1] (torchmetrics reads them as logits, refuses none)": (
+        lambda: BinaryF1Score(),
+        lambda: (torch.rand(8, generator=GOOD) * 3 - 1, labels(2, 8)),
+    ),
     "binary logits and boolean targets": (lambda: BinaryAveragePrecision(), lambda: (logits(8), labels(2, 8).bool())),
     "binary integer predictions, ignore_index": (
         lambda: BinaryF1Score(ignore_index=-1),

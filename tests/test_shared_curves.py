@@ -137,3 +137,25 @@ def test_an_error_inside_puts_torchmetrics_back() -> None:
         assert CURVES._binary_clf_curve is not original
         raise RuntimeError("inside")
     assert CURVES._binary_clf_curve is original and ROC._binary_clf_curve is original
+
+
+def test_a_curve_changed_in_place_by_its_reader_is_computed_again() -> None:
+    generator = torch.Generator().manual_seed(3)
+    preds, target = torch.rand(30, generator=generator), torch.randint(0, 2, (30,), generator=generator)
+    with shared_curves():
+        first = CURVES._binary_clf_curve(preds, target)
+        expected = tuple(tensor.clone() for tensor in first)
+        first[1].mul_(0)  # a reader that changes the curve it got
+        again = CURVES._binary_clf_curve(preds, target)
+    assert all(torch.equal(a, b) for a, b in zip(again, expected, strict=True))
+
+
+def test_curves_made_in_inference_mode_are_handed_on_as_copies() -> None:
+    generator = torch.Generator().manual_seed(4)
+    preds, target = torch.rand(30, generator=generator), torch.randint(0, 2, (30,), generator=generator)
+    with torch.inference_mode(), shared_curves():
+        first = CURVES._binary_clf_curve(preds, target)
+        expected = tuple(tensor.clone() for tensor in first)
+        first[1].mul_(0)  # no version to tell: the kept curve is a copy
+        again = CURVES._binary_clf_curve(preds, target)
+    assert all(torch.equal(a, b) for a, b in zip(again, expected, strict=True))
