@@ -8,10 +8,13 @@ touches a private name of torchmetrics.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
+import inspect
+import textwrap
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -710,3 +713,86 @@ class ConfusionCounts:
         finally:
             stat_globals["_multiclass_stat_scores_update"] = stat_scores
             matrix_globals["_multiclass_confusion_matrix_update"] = confusion
+
+
+# --- What a metric's update reads, and how it reads float predictions -----------------------------------------
+
+
+@functools.cache
+def settings_read(cls: type) -> frozenset[str] | None:
+    """The ``self`` attributes that ``cls.update`` reads, also in the methods it calls; ``None`` if unreadable.
+
+    Read from the source of torchmetrics' (or a subclass's) ``update`` and of the methods it calls on
+    ``self`` (``inspect.getsource``), leaving out `Metric`'s own bookkeeping (``add_state``,
+    ``_filter_kwargs``, ``reset``), the same for every metric.
+
+    Examples:
+        >>> from torchmetrics.classification import MulticlassAccuracy
+        >>> {"num_classes", "top_k", "ignore_index"} <= settings_read(MulticlassAccuracy)
+        True
+    """
+    read: set[str] = set()
+    todo, seen = ["update"], set()
+    while todo:
+        method = todo.pop()
+        seen.add(method)
+        function = inspect.getattr_static(cls, method, None)
+        function = getattr(function, "__func__", function)
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        except (OSError, TypeError, SyntaxError):
+            return None
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+                if callable(inspect.getattr_static(cls, node.attr, None)):
+                    if node.attr not in seen and node.attr not in _METRIC_MACHINERY:
+                        todo.append(node.attr)
+                else:
+                    read.add(node.attr)
+    return frozenset(read)
+
+
+# Metric's own bookkeeping, the same for every metric: never a setting that tells two updates apart.
+_METRIC_MACHINERY = frozenset({"add_state", "_filter_kwargs", "reset"})
+
+# Multiclass metrics that read float predictions as probabilities only when every value of the call
+# lies in [0, 1] (and apply a softmax otherwise); other multiclass metrics take an argmax.
+_SOFTMAX_FAMILY = (
+    "ROC",
+    "AUROC",
+    "AveragePrecision",
+    "PrecisionRecallCurve",
+    "AtFixedRecall",
+    "AtFixedPrecision",
+    "AtSensitivity",
+    "AtSpecificity",
+    "LogAUC",
+    "CalibrationError",
+    "HingeLoss",
+    "EER",
+)
+
+
+def probability_reading(metric: Metric) -> Literal["sigmoid", "softmax"] | None:
+    """How a torchmetrics classification metric reads float predictions per call: ``"sigmoid"``, ``"softmax"``.
+
+    torchmetrics' binary and multilabel metrics apply a sigmoid where a value of the call lies outside
+    [0, 1]; its multiclass curves, calibration error and hinge loss a softmax. Told by the class's
+    module (``torchmetrics.classification``) and name, as torchmetrics names its families (1.x);
+    ``None`` for any other metric.
+
+    Examples:
+        >>> from torchmetrics.classification import BinaryAccuracy, MulticlassAUROC, MulticlassAccuracy
+        >>> probability_reading(BinaryAccuracy()), probability_reading(MulticlassAUROC(3))
+        ('sigmoid', 'softmax')
+        >>> probability_reading(MulticlassAccuracy(3))
+    """
+    cls = type(metric)
+    if not cls.__module__.startswith("torchmetrics.classification"):
+        return None
+    name = cls.__name__
+    if name.startswith(("Binary", "Multilabel")):
+        return "sigmoid"
+    if name.startswith("Multiclass") and any(part in name for part in _SOFTMAX_FAMILY):
+        return "softmax"
+    return None

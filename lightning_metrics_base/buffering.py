@@ -41,6 +41,7 @@ from lightning_metrics_base._torchmetrics_internals import (
     counts_multiclass_curve,
     invalidate_cached_results,
     members,
+    probability_reading,
     reductions_by_state,
     relink_group_states,
     reset_in_place,
@@ -58,23 +59,6 @@ ErrorFactory = Callable[..., Exception]
 
 DEFAULT_BUFFER_BYTES = 16 * 2**20
 """The default bound on buffered inputs (16 MiB per stage and dataloader); a flush allocates no copy of them."""
-
-# Multiclass metrics that read float predictions as probabilities only when every value of the call
-# lies in [0, 1] (and apply a softmax otherwise); other multiclass metrics take an argmax.
-_SOFTMAX_FAMILY = (
-    "ROC",
-    "AUROC",
-    "AveragePrecision",
-    "PrecisionRecallCurve",
-    "AtFixedRecall",
-    "AtFixedPrecision",
-    "AtSensitivity",
-    "AtSpecificity",
-    "LogAUC",
-    "CalibrationError",
-    "HingeLoss",
-    "EER",
-)
 
 
 def buffers_exactly(metric: Metric) -> bool:
@@ -130,15 +114,7 @@ def normalization(metric: Metric) -> Normalization:
     """
     if takes_class_indices(metric):
         return "labels"
-    cls = type(metric)
-    if not cls.__module__.startswith("torchmetrics.classification"):
-        return None
-    name = cls.__name__
-    if name.startswith(("Binary", "Multilabel")):
-        return "sigmoid"
-    if name.startswith("Multiclass") and any(part in name for part in _SOFTMAX_FAMILY):
-        return "softmax"
-    return None
+    return probability_reading(metric)
 
 
 def normalize(preds: Tensor, kind: Normalization, target: Tensor | None = None) -> Tensor:

@@ -12,10 +12,6 @@ of one task with equal settings stay grouped: they share one ``update``.
 
 from __future__ import annotations
 
-import ast
-import functools
-import inspect
-import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +19,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
-from lightning_metrics_base._torchmetrics_internals import set_compute_groups, state_defaults
+from lightning_metrics_base._torchmetrics_internals import set_compute_groups, settings_read, state_defaults
 from lightning_metrics_base.sync import has_children
 
 
@@ -84,40 +80,6 @@ def same_update(first: Metric, other: Metric) -> bool:
     settings = read - first_states.keys()
     missing = object()
     return all(_equal(getattr(first, name, missing), getattr(other, name, missing)) for name in settings)
-
-
-@functools.cache
-def settings_read(cls: type) -> frozenset[str] | None:
-    """The ``self`` attributes that ``cls.update`` reads, also in the methods it calls; ``None`` if unreadable.
-
-    Examples:
-        >>> from torchmetrics.classification import MulticlassAccuracy
-        >>> {"num_classes", "top_k", "ignore_index"} <= settings_read(MulticlassAccuracy)
-        True
-    """
-    read: set[str] = set()
-    todo, seen = ["update"], set()
-    while todo:
-        method = todo.pop()
-        seen.add(method)
-        function = inspect.getattr_static(cls, method, None)
-        function = getattr(function, "__func__", function)
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-        except (OSError, TypeError, SyntaxError):
-            return None
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
-                if callable(inspect.getattr_static(cls, node.attr, None)):
-                    if node.attr not in seen and node.attr not in _METRIC_MACHINERY:
-                        todo.append(node.attr)
-                else:
-                    read.add(node.attr)
-    return frozenset(read)
-
-
-# Metric's own bookkeeping, the same for every metric: never a setting that tells two updates apart.
-_METRIC_MACHINERY = frozenset({"add_state", "_filter_kwargs", "reset"})
 
 
 def _equal(first: Any, other: Any) -> bool:

@@ -170,7 +170,7 @@ def _stored_argument(metric: Metric, name: str) -> Any:
     # torchmetrics keeps a constructor argument as an attribute, a buffer or a child module of the
     # same name, or as a private attribute `_name`.
     for key in (name, f"_{name}"):
-        for store in (vars(metric), metric._modules, metric._buffers):
+        for store in (vars(metric), dict(metric.named_children()), dict(metric.named_buffers(recurse=False))):
             if key in store and key not in state_defaults(metric):
                 return store[key]
     return _UNRECOVERABLE
@@ -204,8 +204,8 @@ def _fingerprint(metric: Metric) -> dict[str, Any]:
         for name, value in vars(metric).items()
         if not name.startswith(RUNTIME_ATTRIBUTE_PREFIXES) and isinstance(value, (*_PLAIN, tuple, list))
     }
-    buffers = {name: tensor.tolist() for name, tensor in metric._buffers.items() if tensor is not None}
-    children = {name: _fingerprint(child) for name, child in metric._modules.items() if isinstance(child, Metric)}
+    buffers = {name: tensor.tolist() for name, tensor in metric.named_buffers(recurse=False)}
+    children = {name: _fingerprint(child) for name, child in metric.named_children() if isinstance(child, Metric)}
     return {"class": type(metric), "plain": plain, "buffers": buffers, "children": children}
 
 
