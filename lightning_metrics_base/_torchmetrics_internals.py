@@ -607,32 +607,52 @@ def _versions(tensors: tuple[Tensor, ...]) -> list[int] | None:
 # --- One count per block for the metrics of one confusion matrix ----------------------------------------------
 
 
-def counts_from_confusion(metric: Metric) -> bool:
-    """Whether ``metric``'s update counts a multiclass confusion matrix of class indices, and only that.
-
-    Multiclass stat scores (accuracy, precision, recall, F-beta, specificity, stat scores) with ``top_k=1``
-    and ``multidim_average="global"``, and the multiclass confusion matrix family (confusion matrix,
-    Jaccard index, Cohen's kappa, MCC), each with torchmetrics' own ``update``: every state they add is an
-    exact function of one ``bincount`` of ``target * C + pred`` (torchmetrics 1.x).
-    """
-    from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassStatScores
+def _confusion_kind(metric: Metric) -> tuple[Any, ...] | None:
+    # What a metric of one confusion matrix counts, as a key: two metrics with equal keys count the same
+    # matrix of the same inputs. `None` for any other metric (its own update counts).
+    from torchmetrics import classification as c
 
     update = type(metric).update
-    if update is MulticlassStatScores.update:
-        return getattr(metric, "top_k", 1) == 1 and getattr(metric, "multidim_average", "global") == "global"
-    return update is MulticlassConfusionMatrix.update and getattr(metric, "num_classes", None) is not None
+    settings: Any = metric
+    if getattr(settings, "multidim_average", "global") != "global":
+        return None
+    if update is c.MulticlassStatScores.update or update is c.MulticlassConfusionMatrix.update:
+        if getattr(settings, "top_k", 1) != 1 or getattr(settings, "num_classes", None) is None:
+            return None
+        return ("multiclass", settings.num_classes, settings.ignore_index)
+    if update is c.BinaryStatScores.update or update is c.BinaryConfusionMatrix.update:
+        # the two read probabilities apart: stat scores decide on a sigmoid over every prediction, the
+        # confusion matrix over those it keeps (the ignored targets' dropped first)
+        reading = "stat scores" if update is c.BinaryStatScores.update else "confusion matrix"
+        return ("binary", float(settings.threshold), settings.ignore_index, reading)
+    if update is c.MultilabelStatScores.update or update is c.MultilabelConfusionMatrix.update:
+        return ("multilabel", settings.num_labels, float(settings.threshold), settings.ignore_index)
+    return None
+
+
+def counts_from_confusion(metric: Metric) -> bool:
+    """Whether ``metric``'s update counts one confusion matrix (or per-label 2x2 counts), and only that.
+
+    Stat scores (accuracy, precision, recall, F-beta, specificity, stat scores, ...; multiclass with
+    ``top_k=1``) with ``multidim_average="global"``, and the confusion matrix family (confusion matrix,
+    Jaccard index, Cohen's kappa, MCC), binary, multiclass and multilabel, each with torchmetrics' own
+    ``update``: every state they add is an exact function of one ``bincount`` (torchmetrics 1.x).
+    """
+    return _confusion_kind(metric) is not None
 
 
 class ConfusionCounts:
-    """The confusion matrices of one fed block of class indices, counted once and lent to every update.
+    """The confusion counts of one fed block, counted once and lent to every update that would count them.
 
-    While lent (`lent_to`), the counting step of torchmetrics' multiclass stat scores and confusion
-    matrix updates (``_multiclass_stat_scores_update``, ``_multiclass_confusion_matrix_update``, looked up
-    in the globals of their classes' ``update``) takes its counts from the block's one ``bincount`` per
-    ``(num_classes, ignore_index)``: tp, fp, tn and fn by class (the diagonal and the margins), or their
-    micro sums, computed as torchmetrics computes them from the same matrix, so the states come out
-    identical (``torch.equal``, same dtypes). The rest of each update (its bookkeeping, ``_update_state``)
-    is torchmetrics' own. Lent only for plainly good inputs (`checked_update`): labels in range.
+    While lent (`lent_to`), the counting step of torchmetrics' stat scores and confusion matrix updates
+    (``_multiclass_stat_scores_update``, ``_binary_confusion_matrix_update``, ...: looked up in the
+    globals of their classes' ``update``) takes its counts from the block's one ``bincount`` per kind
+    of count (task, classes or labels, threshold, ``ignore_index``): a multiclass confusion matrix,
+    binary 2x2 counts or multilabel 2x2 counts per label, on the block formatted as torchmetrics formats
+    it. tp, fp, tn and fn are the matrix's diagonal and margins (their micro sums), computed as
+    torchmetrics computes them, so the states come out identical (``torch.equal``, same dtypes). The
+    rest of each update (its formatting, its bookkeeping, ``_update_state``) is torchmetrics' own.
+    Lent only for plainly good inputs (`checked_update`): labels in range.
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
@@ -647,43 +667,47 @@ class ConfusionCounts:
 
     def __init__(self, preds: Tensor, target: Tensor) -> None:
         self.preds, self.target = preds, target
-        self._matrices: dict[tuple[int, int | None], Tensor] = {}
+        self._matrices: dict[tuple[Any, ...], Tensor] = {}
 
     @property
     def counted(self) -> int:
-        """How many confusion matrices were counted (one per ``(num_classes, ignore_index)`` asked for)."""
+        """How many confusion matrices were counted (one per kind of count asked for)."""
         return len(self._matrices)
 
     def serves(self, metric: Metric) -> bool:
-        """Whether ``metric`` can take its counts from this block: its counts are the block's confusion matrix."""
+        """Whether ``metric`` can take its counts from this block: its counts are one of the block's."""
         return self.preds.shape == self.target.shape and counts_from_confusion(metric)
 
-    def matrix(self, classes: int, ignore_index: int | None) -> Tensor:
-        """The ``(C, C)`` counts of (target, prediction) pairs whose target is not ``ignore_index``."""
-        key = (classes, ignore_index)
-        if key not in self._matrices:
-            from torchmetrics.utilities.data import _bincount
+    def key(self, metric: Metric) -> tuple[Any, ...]:
+        """The kind of count ``metric`` takes.
 
-            preds, target = self.preds.flatten(), self.target.flatten()
-            if ignore_index is not None:
-                kept = target != ignore_index
-                preds, target = preds[kept], target[kept]
-            pairs = target.to(torch.long) * classes + preds.to(torch.long)
-            self._matrices[key] = _bincount(pairs, minlength=classes**2).reshape(classes, classes)
+        Binary stat scores and confusion matrices share one where their readings of the predictions
+        cannot differ (no ``ignore_index``, or no float predictions).
+        """
+        kind = _confusion_kind(metric)
+        assert kind is not None
+        if kind[0] == "binary" and (kind[2] is None or not self.preds.is_floating_point()):
+            return kind[:3]
+        return kind
+
+    def matrix(self, key: tuple[Any, ...]) -> Tensor:
+        """The counts of ``key``'s kind, indexed ``[target, prediction]``, ignored targets left out.
+
+        ``(C, C)`` multiclass, ``(2, 2)`` binary, ``(L, 2, 2)`` multilabel.
+        """
+        if key not in self._matrices:
+            self._matrices[key] = _count(key, self.preds, self.target)
         return self._matrices[key]
 
     @contextlib.contextmanager
     def lent_to(self, metric: Metric) -> Iterator[None]:
         """Within, ``metric``'s own update (of this block) counts nothing: it takes the block's counts."""
-        from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassStatScores
+        from torchmetrics import classification as c
 
-        stat_globals = MulticlassStatScores.update.__globals__
-        matrix_globals = MulticlassConfusionMatrix.update.__globals__
-        stat_scores = stat_globals["_multiclass_stat_scores_update"]
-        confusion = matrix_globals["_multiclass_confusion_matrix_update"]
-        ignore_index = getattr(metric, "ignore_index", None)
+        key = self.key(metric)
+        size = self.preds.numel()
 
-        def counted_stat_scores(
+        def multiclass_stat_scores(
             preds: Tensor,
             target: Tensor,
             num_classes: int,
@@ -692,9 +716,9 @@ class ConfusionCounts:
             multidim_average: str = "global",
             ignore_index: int | None = None,
         ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-            if top_k != 1 or multidim_average != "global" or preds.numel() != self.preds.numel():
-                return stat_scores(preds, target, num_classes, top_k, average, multidim_average, ignore_index)  # type: ignore[no-any-return]
-            matrix = self.matrix(num_classes, ignore_index)
+            if top_k != 1 or multidim_average != "global" or preds.numel() != size:
+                return originals[0](preds, target, num_classes, top_k, average, multidim_average, ignore_index)  # type: ignore[no-any-return]
+            matrix = self.matrix(key)
             if average == "micro":
                 total, tp = matrix.sum(), matrix.diagonal().sum()
                 fp, fn = total - tp, total - tp
@@ -703,16 +727,66 @@ class ConfusionCounts:
             fp, fn = matrix.sum(0) - tp, matrix.sum(1) - tp
             return tp, fp, matrix.sum() - (fp + fn + tp), fn
 
-        def counted_confusion(preds: Tensor, target: Tensor, num_classes: int) -> Tensor:
-            return self.matrix(num_classes, ignore_index)
+        def two_by_two(preds: Tensor, target: Tensor, multidim_average: str = "global") -> tuple[Tensor, ...]:
+            # binary (2, 2) or multilabel (L, 2, 2) counts as stat scores' tp, fp, tn, fn (squeezed as there)
+            if multidim_average != "global" or preds.numel() != size:
+                original = originals[2] if key[0] == "binary" else originals[4]
+                return original(preds, target, multidim_average)  # type: ignore[no-any-return]
+            counts = self.matrix(key)
+            tp, fp, tn, fn = (counts[..., 1, 1], counts[..., 0, 1], counts[..., 0, 0], counts[..., 1, 0])
+            return tp.squeeze(), fp.squeeze(), tn.squeeze(), fn.squeeze()
 
-        stat_globals["_multiclass_stat_scores_update"] = counted_stat_scores
-        matrix_globals["_multiclass_confusion_matrix_update"] = counted_confusion
+        def confusion(preds: Tensor, target: Tensor, *args: Any) -> Tensor:
+            return self.matrix(key)
+
+        places: list[tuple[Any, str, Callable[..., Any]]] = [
+            (c.MulticlassStatScores, "_multiclass_stat_scores_update", multiclass_stat_scores),
+            (c.MulticlassConfusionMatrix, "_multiclass_confusion_matrix_update", confusion),
+            (c.BinaryStatScores, "_binary_stat_scores_update", two_by_two),
+            (c.BinaryConfusionMatrix, "_binary_confusion_matrix_update", confusion),
+            (c.MultilabelStatScores, "_multilabel_stat_scores_update", two_by_two),
+            (c.MultilabelConfusionMatrix, "_multilabel_confusion_matrix_update", confusion),
+        ]
+        originals = [cls.update.__globals__[name] for cls, name, _ in places]
+        for cls, name, lent in places:
+            cls.update.__globals__[name] = lent
         try:
             yield
         finally:
-            stat_globals["_multiclass_stat_scores_update"] = stat_scores
-            matrix_globals["_multiclass_confusion_matrix_update"] = confusion
+            for (cls, name, _), original in zip(places, originals, strict=True):
+                cls.update.__globals__[name] = original
+
+
+def _count(key: tuple[Any, ...], preds: Tensor, target: Tensor) -> Tensor:
+    # One `bincount` of a block, formatted as the metrics of `key` format it (torchmetrics 1.x).
+    import importlib
+
+    from torchmetrics.utilities.data import _bincount
+
+    task = key[0]
+    if task == "multiclass":
+        classes, ignore_index = key[1], key[2]
+        preds, target = preds.flatten(), target.flatten()
+        if ignore_index is not None:
+            kept = target != ignore_index
+            preds, target = preds[kept], target[kept]
+        pairs = target.to(torch.long) * classes + preds.to(torch.long)
+        return _bincount(pairs, minlength=classes**2).reshape(classes, classes)
+    matrices = importlib.import_module("torchmetrics.functional.classification.confusion_matrix")
+    if task == "binary":
+        threshold, ignore_index = key[1], key[2]
+        if len(key) > 3 and key[3] == "stat scores":
+            scores = importlib.import_module("torchmetrics.functional.classification.stat_scores")
+            preds, target = scores._binary_stat_scores_format(preds, target, threshold, ignore_index)
+            kept = target != -1
+            preds, target = preds[kept], target[kept]
+        else:
+            preds, target = matrices._binary_confusion_matrix_format(preds, target, threshold, ignore_index)
+        return _bincount((target * 2 + preds).to(torch.long), minlength=4).reshape(2, 2)
+    labels, threshold, ignore_index = key[1], key[2], key[3]
+    preds, target = matrices._multilabel_confusion_matrix_format(preds, target, labels, threshold, ignore_index)
+    pairs = ((2 * target + preds) + 4 * torch.arange(labels, device=preds.device)).flatten()
+    return _bincount(pairs[pairs >= 0], minlength=4 * labels).reshape(labels, 2, 2)
 
 
 # --- What a metric's update reads, and how it reads float predictions -----------------------------------------

@@ -515,15 +515,17 @@ def _update_groups(collection: MetricCollection, groups: list[list[str]], preds:
 
 
 def _shared_counts(firsts: list[Metric], fed: list[Any], target: Any) -> dict[int, ConfusionCounts]:
-    # one `ConfusionCounts` per predictions tensor that two or more confusion-counting groups read
+    # one `ConfusionCounts` per predictions tensor that two or more groups counting alike read
     if not isinstance(target, Tensor) or sum(map(counts_from_confusion, firsts)) < 2:
         return {}
-    readers: dict[int, list[Metric]] = {}
-    for first, preds in zip(firsts, fed, strict=True):
-        if isinstance(preds, Tensor) and preds.shape == target.shape and counts_from_confusion(first):
-            readers.setdefault(id(preds), []).append(first)
-    tensors = {id(preds): preds for preds in fed}
-    return {key: ConfusionCounts(tensors[key], target) for key, metrics in readers.items() if len(metrics) >= 2}
+    shared: dict[int, ConfusionCounts] = {}
+    for preds in {id(preds): preds for preds in fed if isinstance(preds, Tensor)}.values():
+        counts = ConfusionCounts(preds, target)
+        readers = [first for first, its in zip(firsts, fed, strict=True) if its is preds and counts.serves(first)]
+        keys = [counts.key(first) for first in readers]
+        if len(keys) > len(set(keys)):  # two or more would count the same
+            shared[id(preds)] = counts
+    return shared
 
 
 def _reads_logits_as_indices(metric: Metric, preds: Any, target: Any) -> bool:

@@ -9,6 +9,16 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryCohenKappa,
+    BinaryConfusionMatrix,
+    BinaryF1Score,
+    BinaryJaccardIndex,
+    BinaryMatthewsCorrCoef,
+    BinaryPrecision,
+    BinaryRecall,
+    BinarySpecificity,
+    BinaryStatScores,
     MulticlassAccuracy,
     MulticlassCohenKappa,
     MulticlassConfusionMatrix,
@@ -20,6 +30,12 @@ from torchmetrics.classification import (
     MulticlassRecall,
     MulticlassSpecificity,
     MulticlassStatScores,
+    MultilabelAccuracy,
+    MultilabelConfusionMatrix,
+    MultilabelF1Score,
+    MultilabelJaccardIndex,
+    MultilabelPrecision,
+    MultilabelStatScores,
 )
 
 from lightning_metrics_base._torchmetrics_internals import ConfusionCounts, counts_from_confusion, state_defaults
@@ -142,6 +158,96 @@ def test_the_count_is_not_lent_outside_its_block() -> None:
     with pytest.raises(RuntimeError, match="inside"), counts.lent_to(metric):
         raise RuntimeError("inside")
     assert Scores.update.__globals__["_multiclass_stat_scores_update"] is before
+
+
+def binary_kinds(ignore_index: int | None) -> dict[str, Metric]:
+    options = {"ignore_index": ignore_index}
+    return {
+        "acc": BinaryAccuracy(**options),
+        "precision": BinaryPrecision(**options),
+        "recall_low": BinaryRecall(threshold=0.3, **options),
+        "f1": BinaryF1Score(**options),
+        "specificity": BinarySpecificity(**options),
+        "stat_scores": BinaryStatScores(**options),
+        "confmat": BinaryConfusionMatrix(**options),
+        "jaccard": BinaryJaccardIndex(**options),
+        "kappa": BinaryCohenKappa(**options),
+        "mcc": BinaryMatthewsCorrCoef(**options),
+    }
+
+
+def multilabel_kinds(ignore_index: int | None) -> dict[str, Metric]:
+    options = {"ignore_index": ignore_index}
+    return {
+        "acc": MultilabelAccuracy(3, **options),
+        "f1_micro": MultilabelF1Score(3, average="micro", **options),
+        "precision_none": MultilabelPrecision(3, average=None, threshold=0.7, **options),
+        "stat_scores": MultilabelStatScores(3, **options),
+        "confmat": MultilabelConfusionMatrix(3, **options),
+        "jaccard": MultilabelJaccardIndex(3, **options),
+    }
+
+
+def two_by_two_batches(task: str, ignore_index: int | None, scores: str, seed: int) -> list[tuple[Tensor, Tensor]]:
+    generator = torch.Generator().manual_seed(seed)
+    shape = (3,) if task == "binary" else (3, 2)  # binary with a trailing dimension; 3 labels by 2 positions
+    out = []
+    for rows in (5, 5, 2, 5):
+        target = torch.randint(0, 2, (rows, *shape), generator=generator)
+        if scores == "logits":
+            preds = torch.randn(rows, *shape, generator=generator) * 3
+        elif scores == "probabilities":
+            preds = torch.rand(rows, *shape, generator=generator)
+        else:
+            preds = torch.randint(0, 2, (rows, *shape), generator=generator)
+        if ignore_index is not None:
+            target[torch.rand(target.shape, generator=generator) < 0.2] = ignore_index
+        out.append((preds, target))
+    return out
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel"])
+@pytest.mark.parametrize("ignore_index", [None, -1])
+@pytest.mark.parametrize("scores", ["logits", "probabilities", "labels"])
+@pytest.mark.parametrize("buffer_batches", [1, 3])
+def test_binary_and_multilabel_states_equal_each_metric_fed_by_itself(
+    task: str, ignore_index: int | None, scores: str, buffer_batches: int
+) -> None:
+    kinds = binary_kinds if task == "binary" else multilabel_kinds
+    collection = group_by_settings(MetricCollection(kinds(ignore_index)))
+    alone = kinds(ignore_index)
+    buffer = UpdateBuffer(batches=buffer_batches)
+    for preds, target in two_by_two_batches(task, ignore_index, scores, seed=buffer_batches):
+        buffer.add(collection, preds, target)
+        for metric in alone.values():
+            metric.update(preds, target)
+    buffer.flush(collection)
+    ours = dict(collection.items(keep_base=True, copy_state=False))
+    for name, metric in alone.items():
+        assert_same_states(ours[name], metric, name)
+        assert torch.equal(ours[name].compute().nan_to_num(-3.0), metric.compute().nan_to_num(-3.0)), name
+
+
+def test_binary_metrics_of_one_threshold_share_one_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchmetrics.utilities.data as data
+
+    from lightning_metrics_base.buffering import _update_groups
+
+    calls: list[int] = []
+    original = data._bincount
+
+    def counted(x: Tensor, minlength: int | None = None) -> Tensor:
+        calls.append(int(minlength or 0))
+        return original(x, minlength)
+
+    monkeypatch.setattr(data, "_bincount", counted)
+    confusion = __import__("torchmetrics.functional.classification.confusion_matrix", fromlist=["_bincount"])
+    monkeypatch.setattr(confusion, "_bincount", counted)
+    collection = group_by_settings(MetricCollection(binary_kinds(None)))
+    preds, target = two_by_two_batches("binary", None, "probabilities", seed=1)[0]
+    _update_groups(collection, [[name] for name in collection.keys(keep_base=True)], preds, target)
+    # threshold 0.5 (every metric but one) and threshold 0.3: two counts of four cells for ten metrics
+    assert calls == [4, 4]
 
 
 Make = Callable[[], Metric]
