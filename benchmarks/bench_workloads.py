@@ -69,9 +69,9 @@ from torchmetrics.regression import (
 )
 
 from lightning_metrics_base import MetricAwareModule
-from lightning_metrics_base._torchmetrics_internals import shared_curves
-from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, class_indices
-from lightning_metrics_base.compute_groups import group_by_settings
+from lightning_metrics_base._internals.torchmetrics import shared_curves
+from lightning_metrics_base.update.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, class_indices
+from lightning_metrics_base.update.compute_groups import group_by_settings
 
 CLASSES = 21
 
@@ -454,10 +454,10 @@ def run(name: str, rounds: int, quick: bool) -> None:
 # Where the metric time goes (`--parts`): (module, function, label); each function timed inclusively in
 # CPU time while the module runs. Updates are the counting calls less the input checks inside them.
 PARTS = [
-    ("lightning_metrics_base.buffering", "class_indices", "class indices"),
-    ("lightning_metrics_base._torchmetrics_internals", "plainly_good", "input checks"),
-    ("lightning_metrics_base.buffering", "checked_update", "updates"),
-    ("lightning_metrics_base.metric_store", "compute_collection", "epoch-end compute"),
+    ("lightning_metrics_base.update.buffering", "class_indices", "class indices"),
+    ("lightning_metrics_base._internals.torchmetrics", "plainly_good", "input checks"),
+    ("lightning_metrics_base.update.buffering", "checked_update", "updates"),
+    ("lightning_metrics_base.update.metric_store", "compute_collection", "epoch-end compute"),
     ("torchmetrics.functional.classification.precision_recall_curve", "_binary_clf_curve", "sorts"),
     ("torchmetrics.functional.classification.roc", "_binary_clf_curve", "sorts"),
 ]

@@ -14,9 +14,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
     from lightning_metrics_base.log_check import MetricLogCheck
     from lightning_metrics_base.module import MetricAwareModule
+    from lightning_metrics_base.report.errors import MetricComputeError, MetricUpdateError
 
 try:
     __version__ = version("lightning-metrics-base")
@@ -27,8 +27,8 @@ __all__ = ["MetricAwareModule", "MetricComputeError", "MetricLogCheck", "MetricU
 
 _HOMES = {
     "MetricAwareModule": "lightning_metrics_base._lightning_face",
-    "MetricComputeError": "lightning_metrics_base.errors",
-    "MetricUpdateError": "lightning_metrics_base.errors",
+    "MetricComputeError": "lightning_metrics_base.report.errors",
+    "MetricUpdateError": "lightning_metrics_base.report.errors",
     "MetricLogCheck": "lightning_metrics_base._lightning_face",
 }
 

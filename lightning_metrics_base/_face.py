@@ -5,7 +5,7 @@ The package's classes are written once; each face (`lightning_metrics_base` for 
 `lightning_metrics_base.pytorch_lightning` for ``pytorch_lightning``) builds them on its namespace's
 `LightningModule` and `Callback` and hands them its `Face`, through which they reach the few things
 that differ: the rank-zero warnings (each namespace counts its own ranks), the namespace's private
-modules (through `_lightning_internals`) and its version. A `Face` imports nothing until asked.
+modules (through `_internals.lightning`) and its version. A `Face` imports nothing until asked.
 """
 
 from __future__ import annotations

@@ -20,21 +20,21 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
-from lightning_metrics_base._lightning_internals import epoch_end_step, takes_suffixed_names
-from lightning_metrics_base.errors import large_state_notice, unsized_dataloader_error
+from lightning_metrics_base._internals.lightning import epoch_end_step, takes_suffixed_names
 from lightning_metrics_base.kept_hooks import keep_work, module_work
-from lightning_metrics_base.naming import Destination, name_epoch_values, owner
+from lightning_metrics_base.report.errors import large_state_notice, unsized_dataloader_error
+from lightning_metrics_base.report.naming import Destination, name_epoch_values, owner
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule as _Base
 
     from lightning_metrics_base._face import Face
-    from lightning_metrics_base.best import BestTracker
-    from lightning_metrics_base.figures import FigureSender
-    from lightning_metrics_base.metric_store import EpochValues, MetricStore
-    from lightning_metrics_base.naming import LoggedNames, Namer, NameRegistry
-    from lightning_metrics_base.padding import PaddingWarnings
-    from lightning_metrics_base.sync_advice import SilencedSyncAdvice
+    from lightning_metrics_base.report.best import BestTracker
+    from lightning_metrics_base.report.figures import FigureSender
+    from lightning_metrics_base.report.naming import LoggedNames, Namer, NameRegistry
+    from lightning_metrics_base.report.padding import PaddingWarnings
+    from lightning_metrics_base.report.sync_advice import SilencedSyncAdvice
+    from lightning_metrics_base.update.metric_store import EpochValues, MetricStore
 else:
     _Base = object  # written against a `LightningModule`: each face puts its namespace's last in the bases
 

@@ -23,7 +23,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from lightning_metrics_base._face import Face
-from lightning_metrics_base._lightning_internals import current_hook
+from lightning_metrics_base._internals.lightning import current_hook
 from lightning_metrics_base.batch import detach
 from lightning_metrics_base.lightning_semantics import hook_defaults, is_additive
 

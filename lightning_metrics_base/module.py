@@ -19,20 +19,20 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import Tensor
 
-from lightning_metrics_base._lightning_internals import HOOK_NAME_ATTRIBUTE, hparams_initial, should_update_logs
+from lightning_metrics_base._internals.lightning import HOOK_NAME_ATTRIBUTE, hparams_initial, should_update_logs
 from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts
-from lightning_metrics_base.best import BestTracker
-from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES
-from lightning_metrics_base.config import STAGES, MetricsConfig, build_options, plain_hparams
-from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
-from lightning_metrics_base.figures import FigureSender
-from lightning_metrics_base.heads import StageMetrics
+from lightning_metrics_base.configuration.config import STAGES, MetricsConfig, build_options, plain_hparams
+from lightning_metrics_base.configuration.heads import StageMetrics
+from lightning_metrics_base.configuration.specs import hparams_as_specs
 from lightning_metrics_base.hooks import ModuleHooks
-from lightning_metrics_base.metric_store import MetricStore
-from lightning_metrics_base.naming import LOSS, LoggedNames, Namer, name_step_values, reserve_names
-from lightning_metrics_base.padding import PaddingWarnings
-from lightning_metrics_base.specs import hparams_as_specs
-from lightning_metrics_base.sync_advice import SilencedSyncAdvice
+from lightning_metrics_base.report.best import BestTracker
+from lightning_metrics_base.report.errors import MetricComputeError, MetricUpdateError
+from lightning_metrics_base.report.figures import FigureSender
+from lightning_metrics_base.report.naming import LOSS, LoggedNames, Namer, name_step_values, reserve_names
+from lightning_metrics_base.report.padding import PaddingWarnings
+from lightning_metrics_base.report.sync_advice import SilencedSyncAdvice
+from lightning_metrics_base.update.buffering import DEFAULT_BUFFER_BYTES
+from lightning_metrics_base.update.metric_store import MetricStore
 
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
 

@@ -26,7 +26,7 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess witho
 
 from lightning_metrics_base import log_check, module
 from lightning_metrics_base._face import PYTORCH_LIGHTNING, Face
-from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
+from lightning_metrics_base.report.errors import MetricComputeError, MetricUpdateError
 
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricLogCheck", "MetricUpdateError"]
 

@@ -30,22 +30,45 @@ def talks_to_lightning(path: Path) -> bool:
     )
 
 
+def engine_files(package: Path = PACKAGE) -> dict[str, Path]:
+    """``{module name within the package ("update.buffering"): path}``: every file but the lint's and the
+    subpackages' docstring-only ``__init__`` files."""
+    files = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package).with_suffix("").parts
+        if parts[0] in ("lint", "__pycache__") or (len(parts) > 1 and parts[-1] == "__init__"):
+            continue
+        files[".".join(parts)] = path
+    return files
+
+
 def package_imports(package: Path = PACKAGE) -> dict[str, set[str]]:
-    """``{file stem: the package's files it imports}``: ``import x`` and ``from x import`` alike, at any depth."""
+    """``{module: the package's modules it imports}``: ``import x`` and ``from x import`` alike, at any depth."""
+
+    def module_of(dotted: str, name: str | None = None) -> str | None:
+        # `from lightning_metrics_base.update import sync` names the module `update.sync`
+        if name is not None and (package / dotted.replace(".", "/") / f"{name}.py").exists():
+            return f"{dotted}.{name}" if dotted else name
+        return dotted or None
+
     imports = {}
-    for path in package.glob("*.py"):
+    for module, path in engine_files(package).items():
         found: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lightning_metrics_base."):
-                found.add(node.module.split(".")[1])
-            elif isinstance(node, ast.ImportFrom) and node.module == "lightning_metrics_base":
-                # `from lightning_metrics_base import module, log_check` (the faces)
-                found |= {alias.name for alias in node.names if (package / f"{alias.name}.py").exists()}
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.split(".")[0] == "lightning_metrics_base"
+            ):
+                within = node.module.partition(".")[2]
+                found |= {name for alias in node.names if (name := module_of(within, alias.name)) is not None}
             elif isinstance(node, ast.Import):
                 found |= {
-                    alias.name.split(".")[1] for alias in node.names if alias.name.startswith("lightning_metrics_base.")
+                    alias.name.partition(".")[2]
+                    for alias in node.names
+                    if alias.name.startswith("lightning_metrics_base.")
                 }
-        imports[path.stem] = found
+        imports[module] = found
     return imports
 
 
@@ -109,9 +132,9 @@ def test_lightning_is_imported_only_where_allowed() -> None:
 
 def test_the_engine_imports_neither_lightning_package() -> None:
     engine = [
-        f"lightning_metrics_base.{path.stem}"
-        for path in PACKAGE.glob("*.py")
-        if path.name not in LIGHTNING_IMPORTS and path.stem != "__init__"
+        f"lightning_metrics_base.{module}"
+        for module, path in engine_files().items()
+        if path.name not in LIGHTNING_IMPORTS and module != "__init__"
     ]
     code = (
         f"import sys, importlib\nfor name in {engine!r}:\n    importlib.import_module(name)\n"
@@ -138,7 +161,7 @@ def test_the_lint_imports_only_the_standard_library() -> None:
 
 def test_the_value_files_do_not_load_lightning_through_their_imports() -> None:
     imports = package_imports()
-    lightning_files = {path.stem for path in PACKAGE.glob("*.py") if lightning_imports(path)}
+    lightning_files = {module for module, path in engine_files().items() if lightning_imports(path)}
 
     def reached(name: str, seen: set[str]) -> set[str]:
         for imported in imports.get(name, ()):
@@ -147,7 +170,15 @@ def test_the_value_files_do_not_load_lightning_through_their_imports() -> None:
                 reached(imported, seen)
         return seen
 
-    for name in ("naming", "config", "best", "errors", "metric_store", "results", "buffering"):
+    for name in (
+        "report.naming",
+        "configuration.config",
+        "report.best",
+        "report.errors",
+        "update.metric_store",
+        "report.results",
+        "update.buffering",
+    ):
         assert not reached(name, set()) & lightning_files, name
 
 
@@ -181,11 +212,15 @@ def test_imports_have_no_cycle_and_nothing_imports_the_module_from_below() -> No
 def internals_importers() -> dict[str, set[str]]:
     """``{name of an internals file: the files that import it}``, read from the code (any import form)."""
     users: dict[str, set[str]] = {}
-    for path in PACKAGE.glob("*.py"):
-        if path.name.endswith("_internals.py"):
+    for module, path in engine_files().items():
+        if module.startswith("_internals."):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.endswith("_internals"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("lightning_metrics_base._internals.")
+            ):
                 for alias in node.names:
                     users.setdefault(alias.name, set()).add(path.name)
     return users
@@ -219,8 +254,8 @@ def test_the_import_table_is_the_code_s() -> None:
     documented: dict[str, set[str]] = {}
     for line in table.splitlines()[2:]:
         files, imported = (cell.strip() for cell in line.strip().strip("|").split("|"))
-        names = set() if imported.startswith("nothing") else set(re.findall(r"`(\w+)`", imported.split("(")[0]))
-        for name in re.findall(r"`(\w+)\.py`", files):
+        names = set() if imported.startswith("nothing") else set(re.findall(r"`([\w.]+)`", imported.split("(")[0]))
+        for name in (path.replace("/", ".") for path in re.findall(r"`([\w/]+)\.py`", files)):
             assert name not in documented, f"{name}.py listed twice"
             documented[name] = names
     assert documented == package_imports()
@@ -228,10 +263,10 @@ def test_the_import_table_is_the_code_s() -> None:
 
 def test_package_imports_reads_every_import_form(tmp_path: Path) -> None:
     files = {
-        "plain.py": "import lightning_metrics_base.sync\n",
-        "nested.py": "def f():\n    from lightning_metrics_base.naming import Namer\n",
+        "plain.py": "import lightning_metrics_base.update.sync\n",
+        "nested.py": "def f():\n    from lightning_metrics_base.report.naming import Namer\n",
         "names.py": "from lightning_metrics_base import errors, MetricAwareModule\n",
-        "typed.py": "if TYPE_CHECKING:\n    from lightning_metrics_base.best import B\n",
+        "typed.py": "if TYPE_CHECKING:\n    from lightning_metrics_base.report.best import B\n",
         "errors.py": "",
     }
     for name, code in files.items():

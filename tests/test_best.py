@@ -18,8 +18,8 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.regression import MeanSquaredError
 
-from lightning_metrics_base.best import CHECKPOINT_KEY, BestTracker, direction
-from lightning_metrics_base.naming import Destination, Namer
+from lightning_metrics_base.report.best import CHECKPOINT_KEY, BestTracker, direction
+from lightning_metrics_base.report.naming import Destination, Namer
 
 
 class NoDirection(MeanSquaredError):

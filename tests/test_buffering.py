@@ -43,7 +43,7 @@ from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, Pearson
 from torchmetrics.wrappers import MinMaxMetric
 
 from lightning_metrics_base import MetricUpdateError
-from lightning_metrics_base.buffering import UpdateBuffer, buffers_exactly, normalization
+from lightning_metrics_base.update.buffering import UpdateBuffer, buffers_exactly, normalization
 
 
 def values(model: Classifier, dataloaders: Any, **trainer: Any) -> dict[str, Tensor]:
@@ -288,7 +288,7 @@ class TestClassIndices:
         )
 
     def test_values_equal_unbuffered_ones_exactly(self) -> None:
-        from lightning_metrics_base.compute_groups import group_by_settings
+        from lightning_metrics_base.update.compute_groups import group_by_settings
 
         buffered, plain = group_by_settings(self.metrics()), group_by_settings(self.metrics())
         buffer = UpdateBuffer(batches=4)
@@ -307,7 +307,7 @@ class TestClassIndices:
         assert torch.equal(got["confmat"], reference)
 
     def test_batches_that_do_not_go_together_keep_exact_values(self) -> None:
-        from lightning_metrics_base.compute_groups import group_by_settings
+        from lightning_metrics_base.update.compute_groups import group_by_settings
 
         buffered, plain = group_by_settings(self.metrics()), group_by_settings(self.metrics())
         buffer = UpdateBuffer(batches=4)
@@ -330,7 +330,7 @@ class TestClassIndices:
         assert torch.equal(scalars.compute()["mse"], reference.compute())
 
     def test_the_buffer_holds_indices_not_logits(self) -> None:
-        from lightning_metrics_base.compute_groups import group_by_settings
+        from lightning_metrics_base.update.compute_groups import group_by_settings
 
         collection = group_by_settings(self.metrics())
         buffer = UpdateBuffer(batches=16)
@@ -346,7 +346,7 @@ class TestClassIndices:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64])
 def test_class_indices_are_argmax_ties_and_nan_included(dtype: torch.dtype) -> None:
-    from lightning_metrics_base.buffering import class_indices
+    from lightning_metrics_base.update.buffering import class_indices
 
     generator = torch.Generator().manual_seed(0)
     logits = torch.randint(0, 3, (64, 7, 5, 5), generator=generator).to(dtype)  # many ties

@@ -23,8 +23,8 @@ from torchmetrics.wrappers import (
     MetricTracker,
 )
 
-from lightning_metrics_base.config import build_metrics
-from lightning_metrics_base.specs import instantiate_spec
+from lightning_metrics_base.configuration.config import build_metrics
+from lightning_metrics_base.configuration.specs import instantiate_spec
 
 TRACKER = r"metrics\[.*'acc'\]: MetricTracker is not supported here: .* Pass the metric it wraps instead"
 
@@ -195,7 +195,7 @@ class TestBadInput:
 
 class TestOutputsConfig:
     def test_output_names(self) -> None:
-        from lightning_metrics_base.config import check_outputs
+        from lightning_metrics_base.configuration.config import check_outputs
 
         with pytest.raises(TypeError, match=r"`outputs` to be a non-empty sequence"):
             check_outputs("cls")
@@ -205,7 +205,7 @@ class TestOutputsConfig:
             check_outputs(["a", "a"])
 
     def test_metrics_per_output(self) -> None:
-        from lightning_metrics_base.config import build_output_metrics
+        from lightning_metrics_base.configuration.config import build_output_metrics
 
         with pytest.raises(TypeError, match=r"With `outputs`, expected `metrics` to be a dict keyed by output"):
             build_output_metrics(MetricCollection({"acc": MulticlassAccuracy(3)}), ("cls",))

@@ -38,9 +38,9 @@ from torchmetrics.classification import (
     MultilabelStatScores,
 )
 
-from lightning_metrics_base._torchmetrics_internals import ConfusionCounts, counts_from_confusion, state_defaults
-from lightning_metrics_base.buffering import UpdateBuffer
-from lightning_metrics_base.compute_groups import group_by_settings
+from lightning_metrics_base._internals.torchmetrics import ConfusionCounts, counts_from_confusion, state_defaults
+from lightning_metrics_base.update.buffering import UpdateBuffer
+from lightning_metrics_base.update.compute_groups import group_by_settings
 
 C = 5
 
@@ -231,7 +231,7 @@ def test_binary_and_multilabel_states_equal_each_metric_fed_by_itself(
 def test_binary_metrics_of_one_threshold_share_one_count(monkeypatch: pytest.MonkeyPatch) -> None:
     import torchmetrics.utilities.data as data
 
-    from lightning_metrics_base.buffering import _update_groups
+    from lightning_metrics_base.update.buffering import _update_groups
 
     calls: list[int] = []
     original = data._bincount

@@ -17,8 +17,8 @@ from torchmetrics.classification import (
 from torchmetrics.functional.classification import multiclass_auroc, multiclass_average_precision
 
 from lightning_metrics_base import MetricUpdateError
-from lightning_metrics_base._torchmetrics_internals import counts_multiclass_curve
-from lightning_metrics_base.curve_counts import counts_by_sorting, threshold_counts, update_curve
+from lightning_metrics_base._internals.torchmetrics import counts_multiclass_curve
+from lightning_metrics_base.update.curve_counts import counts_by_sorting, threshold_counts, update_curve
 
 
 def batches(seed: int, classes: int = 7) -> list[tuple[Tensor, Tensor]]:
@@ -146,7 +146,7 @@ def test_bad_labels_fail_with_the_metric_named() -> None:
 
 
 def test_a_block_is_counted_in_chunks_with_the_same_integers(monkeypatch: pytest.MonkeyPatch) -> None:
-    import lightning_metrics_base.curve_counts as curve_counts
+    import lightning_metrics_base.update.curve_counts as curve_counts
 
     monkeypatch.setattr(curve_counts, "CHUNK_ELEMENTS", 10)  # 3 rows of 4 classes at a time
     generator = torch.Generator().manual_seed(12)

@@ -20,7 +20,7 @@ from helpers import (
 from torch.utils.data import TensorDataset
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
-from lightning_metrics_base._lightning_internals import takes_suffixed_names
+from lightning_metrics_base._internals.lightning import takes_suffixed_names
 
 
 def reference(model: torch.nn.Module, dataset: TensorDataset, limit: int | None = None) -> dict[str, float]:

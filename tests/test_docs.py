@@ -35,7 +35,7 @@ def test_docstring_examples_use_the_section_the_api_reference_renders_as_code() 
     # that runs the example together into one quoted paragraph.
     offenders = [
         f"{path.name}:{number}"
-        for path in sorted((ROOT / "lightning_metrics_base").glob("*.py"))
+        for path in sorted((ROOT / "lightning_metrics_base").rglob("*.py"))
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if line.strip() == "Example:"
     ]

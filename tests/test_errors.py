@@ -7,8 +7,14 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.regression import MeanSquaredError
 
-from lightning_metrics_base.buffering import failing_metric
-from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError, compute_error, describe, update_error
+from lightning_metrics_base.report.errors import (
+    MetricComputeError,
+    MetricUpdateError,
+    compute_error,
+    describe,
+    update_error,
+)
+from lightning_metrics_base.update.buffering import failing_metric
 
 
 class TestUpdateError:

@@ -31,18 +31,18 @@ from torchmetrics.classification import (
 )
 
 from lightning_metrics_base import MetricAwareModule
-from lightning_metrics_base._torchmetrics_internals import (
+from lightning_metrics_base._internals.torchmetrics import (
     InvalidLabels,
     checked_update,
     checks_inputs,
     plainly_good,
     state_defaults,
 )
-from lightning_metrics_base.buffering import class_indices
-from lightning_metrics_base.compute_groups import group_by_settings
-from lightning_metrics_base.errors import MetricUpdateError
-from lightning_metrics_base.heads import Heads
-from lightning_metrics_base.metric_store import MetricStore
+from lightning_metrics_base.configuration.heads import Heads
+from lightning_metrics_base.report.errors import MetricUpdateError
+from lightning_metrics_base.update.buffering import class_indices
+from lightning_metrics_base.update.compute_groups import group_by_settings
+from lightning_metrics_base.update.metric_store import MetricStore
 
 GOOD = torch.Generator().manual_seed(0)
 

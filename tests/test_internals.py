@@ -21,8 +21,8 @@ from torchmetrics.regression import MeanSquaredError, PearsonCorrCoef
 from torchmetrics.utilities.data import dim_zero_sum
 from torchmetrics.wrappers import ClasswiseWrapper, MinMaxMetric
 
-from lightning_metrics_base import _lightning_internals as lightning_internals
-from lightning_metrics_base import _torchmetrics_internals as internals
+from lightning_metrics_base._internals import lightning as lightning_internals
+from lightning_metrics_base._internals import torchmetrics as internals
 
 PACKAGE = Path(internals.__file__).parent
 
@@ -298,8 +298,8 @@ class TestLightningInternals:
         )
         offenders = [
             f"{path.name}:{number}"
-            for path in sorted(PACKAGE.glob("*.py"))
-            if not path.name.endswith("_internals.py")
+            for path in sorted(PACKAGE.rglob("*.py"))
+            if "_internals" not in path.relative_to(PACKAGE).parts
             for number, line in enumerate(path.read_text().splitlines(), 1)
             if private.search(line)
         ]

@@ -8,10 +8,10 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC
 from torchmetrics.regression import MeanAbsoluteError
 
-from lightning_metrics_base._torchmetrics_internals import state_defaults
-from lightning_metrics_base.errors import MetricComputeError, MetricUpdateError
-from lightning_metrics_base.heads import Heads
-from lightning_metrics_base.metric_store import MetricStore
+from lightning_metrics_base._internals.torchmetrics import state_defaults
+from lightning_metrics_base.configuration.heads import Heads
+from lightning_metrics_base.report.errors import MetricComputeError, MetricUpdateError
+from lightning_metrics_base.update.metric_store import MetricStore
 
 
 class TestMetricStore:

@@ -8,7 +8,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAccuracy
 from torchmetrics.wrappers import ClasswiseWrapper, MultitaskWrapper
 
-from lightning_metrics_base.naming import (
+from lightning_metrics_base.report.naming import (
     Destination,
     Namer,
     NameRegistry,
@@ -16,7 +16,7 @@ from lightning_metrics_base.naming import (
     name_step_values,
     reserve_names,
 )
-from lightning_metrics_base.results import expected_names, flatten_result
+from lightning_metrics_base.report.results import expected_names, flatten_result
 
 
 class TestNamer:

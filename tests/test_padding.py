@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
-from lightning_metrics_base.padding import PaddingWarnings, padding_warning
+from lightning_metrics_base.report.padding import PaddingWarnings, padding_warning
 
 
 def padded(size: int, drop_last: bool = False) -> DataLoader:

@@ -26,9 +26,9 @@ from torchmetrics.classification import (
     MultilabelAveragePrecision,
 )
 
-from lightning_metrics_base._torchmetrics_internals import shared_curves
-from lightning_metrics_base.compute_groups import group_by_settings
-from lightning_metrics_base.sync import compute_collection
+from lightning_metrics_base._internals.torchmetrics import shared_curves
+from lightning_metrics_base.update.compute_groups import group_by_settings
+from lightning_metrics_base.update.sync import compute_collection
 
 CURVES = importlib.import_module("torchmetrics.functional.classification.precision_recall_curve")
 ROC = importlib.import_module("torchmetrics.functional.classification.roc")

@@ -11,7 +11,12 @@ from torchmetrics.wrappers import (
     ClasswiseWrapper,
 )
 
-from lightning_metrics_base.specs import config_to_specs, hparams_as_specs, instantiate_spec, metric_to_spec
+from lightning_metrics_base.configuration.specs import (
+    config_to_specs,
+    hparams_as_specs,
+    instantiate_spec,
+    metric_to_spec,
+)
 
 
 @pytest.mark.parametrize(

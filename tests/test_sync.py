@@ -14,7 +14,7 @@ from torchmetrics.classification import (
 )
 from torchmetrics.wrappers import ClasswiseWrapper, MinMaxMetric
 
-from lightning_metrics_base.sync import compute_collection, has_children
+from lightning_metrics_base.update.sync import compute_collection, has_children
 
 
 def four(**kwargs: object) -> MetricCollection:

@@ -15,7 +15,7 @@ from helpers import (
 )
 from lightning.pytorch.callbacks import Callback
 
-from lightning_metrics_base.sync_advice import SilencedSyncAdvice, advice_cache, sync_advice
+from lightning_metrics_base.report.sync_advice import SilencedSyncAdvice, advice_cache, sync_advice
 
 
 def test_silence_marks_once_and_restore_takes_back_only_its_own_marks() -> None:

@@ -40,7 +40,7 @@ from torchmetrics.retrieval import RetrievalMAP
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from lightning_metrics_base import MetricAwareModule, MetricUpdateError
-from lightning_metrics_base._lightning_internals import HOOK_NAME_ATTRIBUTE
+from lightning_metrics_base._internals.lightning import HOOK_NAME_ATTRIBUTE
 
 TRAIN, VAL = classification_data(200, seed=900), classification_data(150, seed=901)
 

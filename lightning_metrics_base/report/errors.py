@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor
 
-from lightning_metrics_base.naming import address
+from lightning_metrics_base.report.naming import address
 
 
 class MetricUpdateError(RuntimeError):

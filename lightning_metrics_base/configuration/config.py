@@ -16,12 +16,12 @@ from typing import Any
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.wrappers import MetricTracker
 
-from lightning_metrics_base.compute_groups import group_by_settings
-from lightning_metrics_base.heads import Heads, fresh_copy
+from lightning_metrics_base.configuration.heads import Heads, fresh_copy
+from lightning_metrics_base.configuration.specs import instantiate_spec, is_spec, tracker_refusal
 from lightning_metrics_base.lightning_semantics import STAGES as LIGHTNING_STAGES
-from lightning_metrics_base.naming import LOSS, address
-from lightning_metrics_base.results import expected_names
-from lightning_metrics_base.specs import instantiate_spec, is_spec, tracker_refusal
+from lightning_metrics_base.report.naming import LOSS, address
+from lightning_metrics_base.report.results import expected_names
+from lightning_metrics_base.update.compute_groups import group_by_settings
 
 STAGES: tuple[str, ...] = LIGHTNING_STAGES
 """The stages a module can hold metrics for (Lightning's stages that log)."""

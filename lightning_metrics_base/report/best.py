@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_metrics_base.naming import LOSS, Destination, Namer
+from lightning_metrics_base.report.naming import LOSS, Destination, Namer
 
 CHECKPOINT_KEY = "lightning_metrics_base"
 """Where a Lightning checkpoint holds the tracker's state."""

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
-from lightning_metrics_base._torchmetrics_internals import set_compute_groups, settings_read, state_defaults
-from lightning_metrics_base.sync import has_children
+from lightning_metrics_base._internals.torchmetrics import set_compute_groups, settings_read, state_defaults
+from lightning_metrics_base.update.sync import has_children
 
 
 def settings_groups(metrics: Mapping[str, Metric]) -> list[list[str]]:

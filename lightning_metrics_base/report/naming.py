@@ -16,7 +16,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lightning_metrics_base.lightning_semantics import STAGES
-from lightning_metrics_base.results import expected_names, flatten_result, metric_labels, wants_figure
+from lightning_metrics_base.report.results import expected_names, flatten_result, metric_labels, wants_figure
 
 LOSS = "loss"
 """The name of the loss, in ``prog_bar`` and ``track_best`` as in the logged names."""

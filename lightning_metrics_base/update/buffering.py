@@ -32,7 +32,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.utilities.data import dim_zero_cat, dim_zero_sum
 
-from lightning_metrics_base._torchmetrics_internals import (
+from lightning_metrics_base._internals.torchmetrics import (
     ConfusionCounts,
     checked_update,
     compute_groups,
@@ -48,8 +48,8 @@ from lightning_metrics_base._torchmetrics_internals import (
     state_reductions,
     takes_class_indices,
 )
-from lightning_metrics_base.curve_counts import update_curve
-from lightning_metrics_base.sync import has_children
+from lightning_metrics_base.update.curve_counts import update_curve
+from lightning_metrics_base.update.sync import has_children
 
 Normalization = Literal["sigmoid", "softmax", "labels"] | None
 """How a metric reads float predictions: sigmoid or softmax where a value lies outside [0, 1], or the

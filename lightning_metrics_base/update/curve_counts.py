@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_metrics_base._torchmetrics_internals import (
+from lightning_metrics_base._internals.torchmetrics import (
     count_update,
     invalidate_cached_results,
     multiclass_curve_inputs,
@@ -104,7 +104,7 @@ def update_curve(metric: Metric, preds: Any, target: Any) -> None:
     """``metric.update(preds, target)``, the counts taken by `threshold_counts`.
 
     For a multiclass binned curve with torchmetrics' own ``update``
-    (`_torchmetrics_internals.counts_multiclass_curve`).
+    (`_internals.torchmetrics.counts_multiclass_curve`).
 
     Examples:
         >>> from torchmetrics.classification import MulticlassAveragePrecision

@@ -14,7 +14,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.wrappers import ClasswiseWrapper
 
-from lightning_metrics_base._torchmetrics_internals import classwise_keys
+from lightning_metrics_base._internals.torchmetrics import classwise_keys
 
 
 def wants_figure(value: Any) -> bool:

@@ -19,7 +19,7 @@ import torch
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.wrappers import MetricTracker
 
-from lightning_metrics_base._torchmetrics_internals import RUNTIME_ATTRIBUTE_PREFIXES, state_defaults
+from lightning_metrics_base._internals.torchmetrics import RUNTIME_ATTRIBUTE_PREFIXES, state_defaults
 
 # torchmetrics subpackages searched, in order, for a bare class name such as "MulticlassAccuracy".
 _TORCHMETRICS_SUBPACKAGES = (

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning_metrics_base._face import LIGHTNING, Face
-from lightning_metrics_base._lightning_internals import sync_advice_cache as advice_cache
+from lightning_metrics_base._internals.lightning import sync_advice_cache as advice_cache
 
 
 def sync_advice(name: str) -> str:

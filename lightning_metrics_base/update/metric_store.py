@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
-from lightning_metrics_base._torchmetrics_internals import (
+from lightning_metrics_base._internals.torchmetrics import (
     dtype_of,
     members,
     set_dtype,
@@ -27,11 +27,11 @@ from lightning_metrics_base._torchmetrics_internals import (
     unwrapped_compute,
 )
 from lightning_metrics_base.batch import map_tensors
-from lightning_metrics_base.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, failing_metric, tensor_bytes
-from lightning_metrics_base.errors import MetricUpdateError, compute_error, update_error
-from lightning_metrics_base.heads import Heads, StageMetrics
-from lightning_metrics_base.naming import address
-from lightning_metrics_base.sync import compute_collection
+from lightning_metrics_base.configuration.heads import Heads, StageMetrics
+from lightning_metrics_base.report.errors import MetricUpdateError, compute_error, update_error
+from lightning_metrics_base.report.naming import address
+from lightning_metrics_base.update.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, failing_metric, tensor_bytes
+from lightning_metrics_base.update.sync import compute_collection
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 

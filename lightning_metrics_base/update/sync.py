@@ -9,7 +9,7 @@ A metric with child metrics (torchmetrics' wrappers) delegates its compute to it
 sync themselves; such a metric, and any group holding one, is computed the plain way so that no
 state is ever gathered twice.
 
-The torchmetrics internals this relies on are behind ``_torchmetrics_internals.py``.
+The torchmetrics internals this relies on are behind ``_internals/torchmetrics.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from torchmetrics import Metric, MetricCollection
 
-from lightning_metrics_base._torchmetrics_internals import (
+from lightning_metrics_base._internals.torchmetrics import (
     compute_groups,
     is_synced,
     relink_group_states,

@@ -1,0 +1,1 @@
+"""The private names of torchmetrics and Lightning the package relies on, one small function each."""

@@ -1,0 +1,1 @@
+"""Configuration: constructor checks, metric specs and the heads they build."""

@@ -1,0 +1,1 @@
+"""Report: logged names, results, best values, figures, errors and notices."""

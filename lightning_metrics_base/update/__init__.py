@@ -1,0 +1,1 @@
+"""Update: the metric store, buffered updates, curve counts, compute groups and sync."""
