@@ -272,10 +272,10 @@ def test_package_imports_reads_every_import_form(tmp_path: Path) -> None:
     for name, code in files.items():
         (tmp_path / name).write_text(code)
     assert package_imports(tmp_path) == {
-        "plain": {"sync"},
-        "nested": {"naming"},
+        "plain": {"update.sync"},
+        "nested": {"report.naming"},
         "names": {"errors"},
-        "typed": {"best"},  # a type-checking import is an import of the layering too
+        "typed": {"report.best"},  # a type-checking import is an import of the layering too
         "errors": set(),
     }
 

@@ -24,7 +24,7 @@ from torchmetrics.wrappers import ClasswiseWrapper, MinMaxMetric
 from lightning_metrics_base._internals import lightning as lightning_internals
 from lightning_metrics_base._internals import torchmetrics as internals
 
-PACKAGE = Path(internals.__file__).parent
+PACKAGE = Path(internals.__file__).parents[1]
 
 
 def grouped() -> MetricCollection:
