@@ -240,5 +240,3 @@ def test_binary_metrics_of_one_threshold_share_one_count(monkeypatch: pytest.Mon
     _update_groups(collection, [[name] for name in collection.keys(keep_base=True)], preds, target)
     # threshold 0.5 (every metric but one) and threshold 0.3: two counts of four cells for ten metrics
     assert calls == [4, 4]
-
-
