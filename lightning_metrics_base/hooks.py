@@ -1,40 +1,36 @@
-"""The half of `MetricAwareModule` that Lightning calls: its hooks, and the epoch end they run.
+"""The half of `MetricAwareModule` that Lightning calls: its hooks, and the carrying out of the engine's answers.
 
 `MetricAwareModule` is written in two files, the way `LightningModule` inherits its hooks from
 `ModelHooks`: ``module.py`` holds what a user calls (the constructor, the steps, `update_metrics`,
 `log`, the stage properties) and this file holds `ModuleHooks`, its base, with what Lightning calls
-at the edges of runs, epochs and checkpoints. Both read the trainer and call ``self.log``; no other
-file does.
+at the edges of runs, epochs and checkpoints. The work is `MetricEngine`'s: each hook hands it the run
+(`_TrainerRun`, the `RunView` of the trainer) and carries out what it returns, the records to
+``self.log``, the figures to send and the notices to warn. This file alone logs and reads the trainer.
 
 Each hook is an ordinary method marked `@module_work`; `KEPT_HOOKS` names those whose work no
-subclass can disable (see `kept_hooks.py`). The epoch end reads as compute → publish
-(`epoch_metrics`, figures, best values) → log.
+subclass can disable (see `kept_hooks.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
 from torch import Tensor
 
-from lightning_metrics_base._internals.lightning import epoch_end_step, takes_suffixed_names
+from lightning_metrics_base._internals.lightning import epoch_end_step, should_update_logs, takes_suffixed_names
+from lightning_metrics_base.engine import NO_RUN, LogRecord, Report, RunView
 from lightning_metrics_base.kept_hooks import keep_work, module_work
-from lightning_metrics_base.report.errors import large_state_notice, unsized_dataloader_error
-from lightning_metrics_base.report.naming import Destination, name_epoch_values, owner
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule as _Base
+    from lightning.pytorch import Trainer
 
     from lightning_metrics_base._face import Face
-    from lightning_metrics_base.report.best import BestTracker
+    from lightning_metrics_base.engine import MetricEngine
     from lightning_metrics_base.report.figures import FigureSender
-    from lightning_metrics_base.report.naming import LoggedNames, Namer, NameRegistry
-    from lightning_metrics_base.report.padding import PaddingWarnings
     from lightning_metrics_base.report.sync_advice import SilencedSyncAdvice
-    from lightning_metrics_base.update.metric_store import EpochValues, MetricStore
 else:
     _Base = object  # written against a `LightningModule`: each face puts its namespace's last in the bases
 
@@ -59,8 +55,67 @@ KEPT_HOOKS: tuple[str, ...] = (
 (with or without ``super()``), the module's work runs first, exactly once per call."""
 
 
+class _TrainerRun:
+    """The `RunView` the engine reads, taken from a trainer when asked (each read costs only when made).
+
+    Args:
+        trainer: the module's trainer.
+        face: the Lightning namespace it runs on.
+    """
+
+    __slots__ = ("_face", "_of")
+
+    def __init__(self, trainer: Trainer, face: Face) -> None:
+        self._of, self._face = trainer, face
+
+    attached = True
+
+    @property
+    def logs_this_step(self) -> bool:
+        return should_update_logs(self._of)
+
+    @property
+    def world_size(self) -> int:
+        return int(self._of.world_size)
+
+    @property
+    def sanity_checking(self) -> bool:
+        return bool(self._of.sanity_checking)
+
+    @property
+    def fitting(self) -> bool:
+        return bool(self._of.state.fn == "fit")
+
+    @property
+    def global_zero(self) -> bool:
+        return bool(self._of.is_global_zero)
+
+    @property
+    def takes_suffixed_names(self) -> bool:
+        return takes_suffixed_names(self._face)
+
+    def batch_counts(self, stage: str) -> Sequence[float]:
+        trainer = self._of
+        if stage == "train":
+            return (1,)
+        if stage == "test":
+            return trainer.num_test_batches
+        return trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches
+
+    def dataloaders(self, stage: str) -> object:
+        return self._of.val_dataloaders if stage == "val" else self._of.test_dataloaders
+
+    def sum_across_processes(self) -> Callable[[Tensor], Tensor] | None:
+        if self._of.world_size <= 1:
+            return None
+        return partial(self._of.strategy.reduce, reduce_op="sum")
+
+
 class ModuleHooks(_Base):
-    """The Lightning hooks of `MetricAwareModule` and the epoch end they run; its attributes are set by that class."""
+    """The Lightning hooks of `MetricAwareModule`: each hands the run to the engine and logs what it returns.
+
+    Its attributes are set by `MetricAwareModule`.
+    """
 
     _face: ClassVar[Face]
     """The Lightning namespace of the face class (``lightning`` or ``pytorch_lightning``)."""
@@ -69,20 +124,14 @@ class ModuleHooks(_Base):
     """The namespace's `LightningModule.log` (the face class sets it): logging past the module's own `log`."""
 
     if TYPE_CHECKING:  # set in `MetricAwareModule.__init__`
-        _metric_store: MetricStore
-        _namer: Namer
-        _names: NameRegistry
-        _best: BestTracker
-        _logged: LoggedNames
-        _padding: PaddingWarnings
+        _engine: MetricEngine
+        """The work: metrics, losses, names, best values; it says what to log."""
         _quiet: SilencedSyncAdvice
+        """Lightning's ``sync_dist`` advice, kept from the names the engine has already synced."""
         _figures: FigureSender
-        _large_states_said: set[str]
+        """What draws figures and sends them to the trainer's loggers."""
         _hooks_in_progress: set[str]
-        epoch_metrics: dict[str, Tensor]
-        prog_bar: frozenset[str]
-        log_figures: frozenset[str]
-        large_state_bytes: int
+        """The kept hooks running now (see `kept_hooks.py`)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -91,10 +140,9 @@ class ModuleHooks(_Base):
     @module_work
     def setup(self, stage: str) -> None:
         """Called at the beginning of fit, validate, test or predict; a fit gives each notice again."""
-        self._logged.clear()
+        self._engine.start_run(stage)
         if stage == "fit":
             self._figures.forget_notices()
-            self._large_states_said.clear()
 
     @module_work
     def teardown(self, stage: str) -> None:
@@ -104,169 +152,101 @@ class ModuleHooks(_Base):
     @module_work
     def on_train_epoch_start(self) -> None:
         """Called when the train epoch begins; starts its metrics afresh."""
-        self._start_epoch("train")
+        self._warn(self._engine.start_epoch("train", self._run()))
 
     @module_work
     def on_validation_epoch_start(self) -> None:
         """Called when validation begins; starts its metrics afresh."""
-        self._start_epoch("val")
+        self._warn(self._engine.start_epoch("val", self._run()))
 
     @module_work
     def on_test_epoch_start(self) -> None:
         """Called when the test epoch begins; starts its metrics afresh."""
-        self._start_epoch("test")
+        self._warn(self._engine.start_epoch("test", self._run()))
 
     @module_work
     def on_validation_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         """Called after a validation batch; logs a dataloader's values after its last batch when there are several."""
-        self._end_batch("val", batch_idx, dataloader_idx)
+        self._report(self._engine.end_batch("val", batch_idx, dataloader_idx, self._run()))
 
     @module_work
     def on_test_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         """Called after a test batch; logs a dataloader's values after its last batch when there are several."""
-        self._end_batch("test", batch_idx, dataloader_idx)
+        self._report(self._engine.end_batch("test", batch_idx, dataloader_idx, self._run()))
 
     @module_work
     def on_train_epoch_end(self) -> None:
         """Called when the train epoch ends; computes and logs its values."""
-        self._end_epoch("train")
+        self._report(self._engine.end_epoch("train", self._run()))
 
     @module_work
     def on_validation_epoch_end(self) -> None:
         """Called when validation ends; computes and logs its values."""
-        self._end_epoch("val")
+        self._report(self._engine.end_epoch("val", self._run()))
 
     @module_work
     def on_test_epoch_end(self) -> None:
         """Called when the test epoch ends; computes and logs its values."""
-        self._end_epoch("test")
+        self._report(self._engine.end_epoch("test", self._run()))
 
     @module_work
     def on_validation_end(self) -> None:
         """Called after Lightning logged validation; frees its state."""
-        self._metric_store.reset("val")
+        self._engine.free("val")
 
     @module_work
     def on_test_end(self) -> None:
         """Called after Lightning logged the test; frees its state."""
-        self._metric_store.reset("test")
+        self._engine.free("test")
 
     @module_work
     def on_train_end(self) -> None:
         """Called when training ends; frees the train state."""
-        self._metric_store.reset("train")
+        self._engine.free("train")
 
     @module_work
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Called when saving a checkpoint; stores the best values in it."""
-        self._best.save_to(checkpoint)
+        self._engine.best.save_to(checkpoint)
 
     @module_work
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Called when loading a checkpoint; restores the best values."""
-        self._best.load_from(checkpoint)
+        self._engine.best.load_from(checkpoint)
 
-    # ------------------------------------------------------------------ the work
+    # ------------------------------------------------------------------ what the engine returns, carried out
 
-    def _start_epoch(self, stage: str) -> None:
-        self._metric_store.reset(stage)
-        counts = self._batch_counts(stage)
-        if len(counts) > 1 and not takes_suffixed_names(self._face):
-            for dataloader_idx, count in enumerate(counts):
-                if count == float("inf"):  # no known last batch: logged at the epoch end, suffixed
-                    raise unsized_dataloader_error(stage, dataloader_idx)
-        if stage != "train" and self._trainer is not None:
-            dataloaders = self.trainer.val_dataloaders if stage == "val" else self.trainer.test_dataloaders
-            for message in self._padding.new_warnings(stage, dataloaders):
-                self._face.rank_zero_warn(message, category=UserWarning)
-
-    def _end_batch(self, stage: str, batch_idx: int, dataloader_idx: int) -> None:
-        # Lightning gives every dataloader the values logged in epoch-end hooks; a dataloader's own
-        # values are logged as soon as its last batch is done, while Lightning still attributes them to it.
-        counts = self._batch_counts(stage)
-        last = len(counts) > 1 and batch_idx + 1 == counts[dataloader_idx]
-        if last and dataloader_idx in self._metric_store.pending(stage):
-            self._finish(Destination(stage, dataloader_idx, several=True, in_step=True))
-
-    def _end_epoch(self, stage: str) -> None:
-        several = len(self._batch_counts(stage)) > 1
-        for dataloader_idx in self._metric_store.pending(stage):
-            self._finish(Destination(stage, dataloader_idx, several))
-
-    def _batch_counts(self, stage: str) -> list[float]:
+    def _run(self) -> RunView:
         trainer = self._trainer
-        if trainer is None or stage == "train":
-            return [1]
-        if stage == "test":
-            return list(trainer.num_test_batches)
-        return list(trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches)
+        return NO_RUN if trainer is None else _TrainerRun(trainer, self._face)
 
-    def _finish(self, where: Destination) -> None:
-        # compute -> publish (epoch_metrics, figures, best) -> log
-        self._notice_large_states(where)
-        values = self._metric_store.compute_epoch(where.stage, where.dataloader_idx, self._sum_across_processes())
-        scalars = self._publish(where, values)
-        quiet = torch.distributed.is_available() and torch.distributed.is_initialized()
-        for name, value, source in scalars:
-            if quiet:
-                self._quiet.silence(where.shown(name))
-            self._log(
-                name,
-                source,
-                value,
-                logged_as=where.logged(name),
-                on_epoch=True,
-                batch_size=1,
-                prog_bar=source in self.prog_bar,
-                add_dataloader_idx=where.in_step,
+    def _report(self, report: Report) -> None:
+        self._warn(report.notices)
+        for figure in report.figures:
+            self._send_figure(figure.stage, figure.tag, figure.metric, figure.value)
+        self._log_records(report.records)
+
+    def _log_records(self, records: Iterable[LogRecord]) -> None:
+        for record in records:
+            if record.synced is not None:
+                self._quiet.silence(record.synced)
+            self._lightning_log(
+                record.name,
+                record.value,
+                on_step=record.on_step,
+                on_epoch=record.on_epoch,
+                prog_bar=record.prog_bar,
+                batch_size=record.batch_size,
+                add_dataloader_idx=record.add_dataloader_idx,
             )
 
-    def _sum_across_processes(self) -> Callable[[Tensor], Tensor] | None:
-        trainer = self._trainer
-        if trainer is None or trainer.world_size <= 1:
-            return None
-        return partial(trainer.strategy.reduce, reduce_op="sum")
-
-    def _publish(self, where: Destination, values: EpochValues) -> list[tuple[str, Tensor, str]]:
-        # Everything but `self.log`: the names, `epoch_metrics`, figures and the best values.
-        named = name_epoch_values(self._namer, self._names, where, values.losses, values.metrics)
-        self.epoch_metrics.update(named.kept)
-        for tag, metric, result in named.figures:
-            self._send_figure(where.stage, tag, metric, result)
-        scalars = list(named.scalars)
-        if where.stage == "val":
-            self._best.check(values.losses, values.metrics)
-            if self._counts_for_best():
-                best = self._best.offer(self._namer, where, values.losses, values.metrics)
-                scalars += [(name, value, "track_best") for name, value in best]
-        return scalars
-
-    def _counts_for_best(self) -> bool:
-        # Only fitting counts: the sanity check and `trainer.validate()` never change a best value
-        # (in the manner of `EarlyStopping._should_skip_check`).
-        trainer = self._trainer
-        return trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking
-
-    def _notice_large_states(self, where: Destination) -> None:
-        # once per fit and metric: a state that keeps every sample, and what gathering it will cost
-        processes = self._trainer.world_size if self._trainer is not None else 1
-        for name, size in self._metric_store.concatenated_bytes(where.stage, where.dataloader_idx).items():
-            notice = f"{where.stage}/{name}"
-            if size > self.large_state_bytes and notice not in self._large_states_said:
-                self._large_states_said.add(notice)
-                self._face.rank_zero_warn(large_state_notice(where.stage, name, size, processes), category=UserWarning)
-
-    def _send_figure(self, stage: str, tag: str, metric: Any, value: Any) -> None:
-        trainer = self._trainer
-        if stage not in self.log_figures or trainer is None or trainer.sanity_checking or not trainer.is_global_zero:
-            return
-        notices = self._figures.notices(trainer.loggers, tag)
-        step = epoch_end_step(trainer, stage)  # the step Lightning logs this epoch's scalars at
-        notices += self._figures.send(trainer.loggers, tag, metric, value, step, trainer.current_epoch)
+    def _warn(self, notices: Iterable[str]) -> None:
         for notice in notices:
             self._face.rank_zero_warn(notice, category=UserWarning)
 
-    def _log(self, name: str, source: str, value: Tensor, logged_as: str | None = None, **kwargs: Any) -> None:
-        # The module's own values, under `name` (as a user's `self.log` in a step would name it).
-        self._logged.by_module(name, owner(source))
-        self._lightning_log(logged_as or name, value, **kwargs)
+    def _send_figure(self, stage: str, tag: str, metric: Any, value: Any) -> None:
+        trainer = self.trainer
+        notices = self._figures.notices(trainer.loggers, tag)
+        step = epoch_end_step(trainer, stage)  # the step Lightning logs this epoch's scalars at
+        notices += self._figures.send(trainer.loggers, tag, metric, value, step, trainer.current_epoch)
+        self._warn(notices)

@@ -2,9 +2,9 @@
 
 This file holds what a user calls: the constructor, the steps, `update_metrics`, `log`, the stage
 properties and `save_hyperparameters`. What Lightning calls at the edges of epochs, runs and
-checkpoints (the hooks, and the epoch end they run) is the base class `ModuleHooks` in ``hooks.py``.
-These two files alone call ``self.log`` and read ``self.trainer``; every other file takes values and
-returns values (see the Architecture page).
+checkpoints (the hooks) is the base class `ModuleHooks` in ``hooks.py``. The work itself is the
+engine's (`MetricEngine`, ``engine.py``): this file hands it each batch and passes what it returns to
+``hooks.py``, which alone logs and reads the trainer (see the Architecture page).
 """
 
 from __future__ import annotations
@@ -19,20 +19,18 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import Tensor
 
-from lightning_metrics_base._internals.lightning import HOOK_NAME_ATTRIBUTE, hparams_initial, should_update_logs
+from lightning_metrics_base._internals.lightning import HOOK_NAME_ATTRIBUTE, hparams_initial
 from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts
 from lightning_metrics_base.configuration.config import STAGES, MetricsConfig, build_options, plain_hparams
 from lightning_metrics_base.configuration.heads import StageMetrics
 from lightning_metrics_base.configuration.specs import hparams_as_specs
+from lightning_metrics_base.engine import MetricEngine
 from lightning_metrics_base.hooks import ModuleHooks
-from lightning_metrics_base.report.best import BestTracker
 from lightning_metrics_base.report.errors import MetricComputeError, MetricUpdateError
 from lightning_metrics_base.report.figures import FigureSender
-from lightning_metrics_base.report.naming import LOSS, LoggedNames, Namer, name_step_values, reserve_names
-from lightning_metrics_base.report.padding import PaddingWarnings
+from lightning_metrics_base.report.naming import LOSS
 from lightning_metrics_base.report.sync_advice import SilencedSyncAdvice
 from lightning_metrics_base.update.buffering import DEFAULT_BUFFER_BYTES
-from lightning_metrics_base.update.metric_store import MetricStore
 
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
 
@@ -50,7 +48,18 @@ def _signature_kept(step: Step) -> Step:
     return step
 
 
-_PROPERTIES = ("train_metrics", "val_metrics", "test_metrics", "best_values", "log_sep", "buffer_batches", "track_best")
+_PROPERTIES = (
+    "train_metrics",
+    "val_metrics",
+    "test_metrics",
+    "best_values",
+    "epoch_metrics",
+    "log_sep",
+    "buffer_batches",
+    "track_best",
+    "prog_bar",
+    "log_figures",
+)
 _READ_ONLY = frozenset(_PROPERTIES)
 
 
@@ -128,17 +137,7 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
 
     # what TorchScript must skip besides Lightning's own (each face adds its LightningModule's list)
     UNUSED_BY_TORCHSCRIPT: ClassVar[tuple[str, ...]] = tuple(_PROPERTIES)
-    __jit_ignored_attributes__: ClassVar = [
-        "_metric_store",
-        "_best",
-        "_names",
-        "_padding",
-        "_quiet",
-        "_figures",
-        "_hooks_in_progress",
-        "_large_states_said",
-        "epoch_metrics",
-    ]
+    __jit_ignored_attributes__: ClassVar = ["_engine", "_metric_store", "_quiet", "_figures", "_hooks_in_progress"]
 
     buffer_bytes: int = DEFAULT_BUFFER_BYTES
     """The bound on buffered metric inputs per stage and dataloader (16 MiB; a flush allocates no copy of
@@ -176,16 +175,15 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         )
         self.loss_fn, self.outputs, self.log_train_step = opts.loss_fn, opts.outputs, bool(log_train_step)
         self._log_sep, self._buffer_batches, self._track_best = opts.log_sep, opts.buffer_batches, opts.track_best
-        self.prog_bar, self.log_figures = opts.prog_bar, opts.log_figures
-        self._metric_store = MetricStore(opts.collections, self.log_train_step, self.buffer_batches, self.buffer_bytes)
-        self._metrics_in_prog_bar = bool(self.prog_bar - {LOSS})  # then per-step values go out every step
-        self._namer = Namer(self.log_sep, outputs=self.outputs is not None)
-        self._best = BestTracker.of(self.track_best, opts.addressed.get("val", {}))
-        self._names = reserve_names(self._namer, opts.addressed, self.track_best, self.log_train_step)
-        self._logged = LoggedNames()
-        self.epoch_metrics: dict[str, Tensor] = {}
-        self._padding, self._quiet, self._figures = PaddingWarnings(), SilencedSyncAdvice(self._face), FigureSender()
-        self._large_states_said: set[str] = set()
+        engine = MetricEngine(
+            opts,
+            log_train_step=self.log_train_step,
+            buffer_bytes=self.buffer_bytes,
+            large_state_bytes=self.large_state_bytes,
+        )
+        self._engine = engine
+        self._metric_store = engine.store  # a submodule: the metrics move with the module and DDP sees them
+        self._quiet, self._figures = SilencedSyncAdvice(self._face), FigureSender()
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == HOOK_NAME_ATTRIBUTE:
@@ -216,24 +214,42 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         return self._track_best
 
     @property
+    def prog_bar(self) -> frozenset[str]:
+        """The names shown in the progress bar (read-only)."""
+        return self._engine.prog_bar
+
+    @property
+    def log_figures(self) -> frozenset[str]:
+        """The stages whose results of 2+ dimensions are drawn and sent to the loggers (read-only)."""
+        return self._engine.log_figures
+
+    @property
     def train_metrics(self) -> StageMetrics | None:
         """The train `MetricCollection` (with ``outputs``: a `ModuleDict` of one per output), or ``None``."""
-        return self._metric_store.read("train")
+        return self._engine.metrics("train")
 
     @property
     def val_metrics(self) -> StageMetrics | None:
         """The validation metrics of dataloader 0, like ``train_metrics``."""
-        return self._metric_store.read("val")
+        return self._engine.metrics("val")
 
     @property
     def test_metrics(self) -> StageMetrics | None:
         """The test metrics of dataloader 0, like ``train_metrics``."""
-        return self._metric_store.read("test")
+        return self._engine.metrics("test")
 
     @property
     def best_values(self) -> dict[str, float]:
         """The best validation values so far of ``track_best``, by logged name (``val/acc_best``)."""
-        return self._best.values
+        return self._engine.best.values
+
+    @property
+    def epoch_metrics(self) -> dict[str, Tensor]:
+        """Full logged name to value (detached, on the CPU) of every value of each stage's latest epoch end.
+
+        Non-scalar ones included (``epoch_metrics["val/confmat"]``). Read-only: the module updates the dict in place.
+        """
+        return self._engine.epoch_metrics
 
     @_signature_kept
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
@@ -287,7 +303,7 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
             ValueError: the module logs ``name`` too (a metric's value, the loss, a best value): of two
                 values under one name, one would be lost without a word.
         """
-        self._logged.by_user(name)
+        self._engine.claim_user_name(name)
         super().log(name, value, *args, **kwargs)
 
     # ------------------------------------------------------------------ the rest of the public API
@@ -323,28 +339,15 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
         # Runs outside any compiled region: `self.log` cannot be traced.
         losses = loss_parts(loss)
         count = self.count_samples(target)
-        self._metric_store.add_loss(stage, dataloader_idx, losses, count)
-        if stage == "train" and (LOSS in self.prog_bar or self._logs_this_step()):
-            name, bar = self._namer.step(self._namer.loss("train")), LOSS in self.prog_bar
-            self._log(name, LOSS, losses[LOSS].detach(), on_step=True, on_epoch=False, prog_bar=bar, batch_size=count)
+        self._log_records(self._engine.add_loss(stage, dataloader_idx, losses, count, self._run()))
         self._update(stage, preds, target, dataloader_idx)
         return losses[LOSS]
 
     def _update(self, stage: str, preds: Any, target: Any, dataloader_idx: int) -> None:
-        if not self._metric_store.has(stage):
+        if not self._engine.has(stage):
             return
         preds, target = self.metric_inputs(detach(preds), detach(target))
         # again: `metric_inputs` may read tensors out of an object that `detach` cannot copy (any class)
         preds, target = detach(preds), detach(target)
         check_model_outputs(preds, target, self.outputs, by="metric_inputs")
-        step_values = stage == "train" and self.log_train_step and self._logs_this_step(prog_bar=True)
-        values = self._metric_store.update(stage, dataloader_idx, preds, target, step_values)
-        for name, scalar, source in name_step_values(self._namer, self._names, values or {}):
-            self._log(name, source, scalar, on_step=True, on_epoch=False, prog_bar=source in self.prog_bar)
-
-    def _logs_this_step(self, prog_bar: bool = False) -> bool:
-        # A per-step value costs a `self.log` (and for metrics a compute); do it only when the progress
-        # bar shows it or a logger receives it (Lightning sends step values every `log_every_n_steps`).
-        if (prog_bar and self._metrics_in_prog_bar) or self._trainer is None:
-            return True
-        return should_update_logs(self._trainer)
+        self._log_records(self._engine.update(stage, dataloader_idx, preds, target, self._run()))

@@ -119,10 +119,29 @@ def calls_user_hooks(path: Path) -> bool:
     )
 
 
-def test_only_the_module_logs_and_reads_the_trainer() -> None:
+def test_only_the_face_logs_and_reads_the_trainer() -> None:
     library = [path for path in PACKAGE.rglob("*.py") if path.name != "demo.py"]  # the demo is a user of it
-    assert {path.name for path in library if talks_to_lightning(path)} == {"module.py", "hooks.py"}
+    assert {path.name for path in library if talks_to_lightning(path)} == {"hooks.py"}
     assert {path.name for path in library if calls_user_hooks(path)} <= {"module.py", "hooks.py"}
+
+
+def test_the_engine_and_what_it_imports_never_reach_lightning_objects() -> None:
+    """The engine reads the run through a `RunView` and returns records: no file below it logs or reads a trainer."""
+    imports = package_imports()
+    below: set[str] = set()
+    todo = ["engine"]
+    while todo:
+        for imported in imports[todo.pop()]:
+            if imported not in below:
+                below.add(imported)
+                todo.append(imported)
+    files = [engine_files()[name] for name in below | {"engine"}]
+    assert "hooks" not in below and "module" not in below
+    for path in files:
+        tree = ast.parse(path.read_text())
+        assert not talks_to_lightning(path) and not calls_user_hooks(path), path.name
+        reads = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert not reads & {"trainer", "_trainer", "_lightning_log", "loggers", "strategy"}, path.name
 
 
 def test_lightning_is_imported_only_where_allowed() -> None:
@@ -171,6 +190,7 @@ def test_the_value_files_do_not_load_lightning_through_their_imports() -> None:
         return seen
 
     for name in (
+        "engine",
         "report.naming",
         "configuration.config",
         "report.best",
