@@ -48,19 +48,20 @@ def _signature_kept(step: Step) -> Step:
     return step
 
 
-_PROPERTIES = (
-    "train_metrics",
-    "val_metrics",
-    "test_metrics",
-    "best_values",
-    "epoch_metrics",
-    "log_sep",
-    "buffer_batches",
-    "track_best",
-    "prog_bar",
-    "log_figures",
+_READ_ONLY = frozenset(
+    {
+        "train_metrics",
+        "val_metrics",
+        "test_metrics",
+        "best_values",
+        "log_sep",
+        "buffer_batches",
+        "track_best",
+        "prog_bar",
+        "log_figures",
+    }
 )
-_READ_ONLY = frozenset(_PROPERTIES)
+_PROPERTIES = (*sorted(_READ_ONLY), "epoch_metrics")  # `epoch_metrics` may be assigned a dict
 
 
 def _read_only_message(name: str) -> str:
@@ -247,9 +248,14 @@ class MetricAwareModule(ModuleHooks, BatchHooks):
     def epoch_metrics(self) -> dict[str, Tensor]:
         """Full logged name to value (detached, on the CPU) of every value of each stage's latest epoch end.
 
-        Non-scalar ones included (``epoch_metrics["val/confmat"]``). Read-only: the module updates the dict in place.
+        Non-scalar ones included (``epoch_metrics["val/confmat"]``). The module updates the dict in place;
+        a dict assigned here is the one it updates from then on.
         """
         return self._engine.epoch_metrics
+
+    @epoch_metrics.setter
+    def epoch_metrics(self, values: dict[str, Tensor]) -> None:
+        self._engine.epoch_metrics = values
 
     @_signature_kept
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:

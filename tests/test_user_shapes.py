@@ -323,9 +323,21 @@ def test_assigning_a_stage_collection_is_refused_with_what_to_do() -> None:
     with pytest.raises(AttributeError, match=r"`val_metrics` is read-only.*super\(\).__init__\(metrics=\.\.\.\)"):
         AssignsItsOwnCollection()
     model = Classifier()
-    for name in ("train_metrics", "test_metrics", "log_sep", "buffer_batches", "track_best", "best_values"):
+    for name in (
+        "train_metrics",
+        "test_metrics",
+        "log_sep",
+        "buffer_batches",
+        "track_best",
+        "best_values",
+        "prog_bar",
+        "log_figures",
+    ):
         with pytest.raises(AttributeError, match=f"`{name}` is read-only"):
             setattr(model, name, MetricCollection({"acc": MulticlassAccuracy(NUM_CLASSES)}))
+    kept: dict[str, torch.Tensor] = {}
+    model.epoch_metrics = kept  # a dict of one's own: the module fills it from then on
+    assert model.epoch_metrics is kept
     model.my_metric = MulticlassAccuracy(NUM_CLASSES)  # a metric of the user's own is theirs to keep
     assert isinstance(model.my_metric, MulticlassAccuracy)
 
