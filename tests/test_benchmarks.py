@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from pl_face.pytorch_lightning_project import pristine_environment
+
+pytestmark = pytest.mark.slow  # `-m "not slow"` leaves these out
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

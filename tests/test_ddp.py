@@ -12,6 +12,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassStatScores
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score, multiclass_stat_scores
 from torchmetrics.wrappers import ClasswiseWrapper, MinMaxMetric
 
+pytestmark = pytest.mark.slow  # `-m "not slow"` leaves these out
+
 
 def split_difficulty(n: int, seed: int) -> TensorDataset:
     """Even indices (rank 0 under an unshuffled DistributedSampler) keep their labels; odd ones get random labels."""

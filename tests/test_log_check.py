@@ -299,6 +299,7 @@ Path(f"rank_{{trainer.global_rank}}.json").write_text(json.dumps(report))
 """
 
 
+@pytest.mark.slow
 def test_under_two_process_ddp(tmp_path: Path) -> None:
     script = tmp_path / "ddp_check.py"
     script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent)))

@@ -169,6 +169,7 @@ def test_metric_log_check_and_errors_come_from_the_face(tmp_path: Path) -> None:
     assert "val" in str(found["raised"])  # the package's error, naming the stage, from the face's namespace
 
 
+@pytest.mark.slow
 def test_ddp_spawn_pickles_the_face_and_syncs_over_both_processes(tmp_path: Path) -> None:
     found = run(
         """
