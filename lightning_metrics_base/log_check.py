@@ -24,8 +24,8 @@ from torchmetrics import Metric, MetricCollection
 
 from lightning_metrics_base._face import Face
 from lightning_metrics_base._internals.lightning import current_hook
-from lightning_metrics_base.batch import detach
 from lightning_metrics_base.lightning_semantics import hook_defaults, is_additive
+from lightning_metrics_base.update.trees import detach
 
 _STAGES = {"train": "train", "validate": "val", "sanity_check": "val", "test": "test"}
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from lightning_metrics_base._internals.lightning import HOOK_NAME_ATTRIBUTE, hparams_initial
-from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts
+from lightning_metrics_base.batch import BatchHooks, check_model_outputs, loss_parts
 from lightning_metrics_base.configuration.config import STAGES, MetricsConfig, build_options, plain_hparams
 from lightning_metrics_base.configuration.heads import StageMetrics
 from lightning_metrics_base.configuration.specs import hparams_as_specs
@@ -31,6 +31,7 @@ from lightning_metrics_base.report.figures import FigureSender
 from lightning_metrics_base.report.naming import LOSS
 from lightning_metrics_base.report.sync_advice import SilencedSyncAdvice
 from lightning_metrics_base.update.buffering import DEFAULT_BUFFER_BYTES
+from lightning_metrics_base.update.trees import detach
 
 __all__ = ["MetricAwareModule", "MetricComputeError", "MetricUpdateError"]
 

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_metrics_base import MetricAwareModule
-from lightning_metrics_base.batch import BatchHooks, check_model_outputs, detach, loss_parts, samples_in
+from lightning_metrics_base.batch import BatchHooks, check_model_outputs, loss_parts, samples_in
+from lightning_metrics_base.update.trees import detach
 
 
 class Hooks(BatchHooks):

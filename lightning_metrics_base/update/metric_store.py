@@ -26,12 +26,12 @@ from lightning_metrics_base._internals.torchmetrics import (
     state_defaults,
     unwrapped_compute,
 )
-from lightning_metrics_base.batch import map_tensors
 from lightning_metrics_base.configuration.heads import Heads, StageMetrics
 from lightning_metrics_base.report.errors import MetricUpdateError, compute_error, update_error
 from lightning_metrics_base.report.naming import address
 from lightning_metrics_base.update.buffering import DEFAULT_BUFFER_BYTES, UpdateBuffer, failing_metric, tensor_bytes
 from lightning_metrics_base.update.sync import compute_collection
+from lightning_metrics_base.update.trees import map_tensors
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
