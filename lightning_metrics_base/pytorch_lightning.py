@@ -24,11 +24,11 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess witho
         " `from lightning_metrics_base import MetricAwareModule`)."
     ) from err
 
-from lightning_metrics_base import log_check, module
+from lightning_metrics_base import __version__, log_check, module
 from lightning_metrics_base._face import PYTORCH_LIGHTNING, Face
 from lightning_metrics_base.report.errors import MetricComputeError, MetricUpdateError
 
-__all__ = ["MetricAwareModule", "MetricComputeError", "MetricLogCheck", "MetricUpdateError"]
+__all__ = ["MetricAwareModule", "MetricComputeError", "MetricLogCheck", "MetricUpdateError", "__version__"]
 
 _LightningModule = pytorch_lightning.LightningModule
 

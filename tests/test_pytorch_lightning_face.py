@@ -169,6 +169,16 @@ def test_metric_log_check_and_errors_come_from_the_face(tmp_path: Path) -> None:
     assert "val" in str(found["raised"])  # the package's error, naming the stage, from the face's namespace
 
 
+def test_the_face_exports_what_the_package_exports() -> None:
+    import lightning_metrics_base
+    import lightning_metrics_base.pytorch_lightning as face
+
+    assert set(lightning_metrics_base.__all__) <= set(face.__all__)
+    assert face.__version__ == lightning_metrics_base.__version__
+    for name in face.__all__:
+        assert getattr(face, name) is not None
+
+
 @pytest.mark.slow
 def test_ddp_spawn_pickles_the_face_and_syncs_over_both_processes(tmp_path: Path) -> None:
     found = run(
