@@ -269,7 +269,9 @@ class MetricEngine:
         shown = LOSS in self.prog_bar
         if stage != "train" or not (shown or run.logs_this_step):
             return ()
-        record = self._record(self._loss_step_name, LOSS, losses[LOSS].detach(), False, shown, count)
+        record = self._record(
+            self._loss_step_name, LOSS, losses[LOSS].detach(), on_epoch=False, prog_bar=shown, batch_size=count
+        )
         return (record,)
 
     def update(self, stage: str, dataloader_idx: int, preds: Any, target: Any, run: RunView) -> tuple[LogRecord, ...]:
@@ -283,7 +285,7 @@ class MetricEngine:
         if not values:
             return ()
         return tuple(
-            self._record(name, source, scalar, False, source in self.prog_bar)
+            self._record(name, source, scalar, on_epoch=False, prog_bar=source in self.prog_bar)
             for name, scalar, source in name_step_values(self.namer, self.names, values)
         )
 
@@ -320,9 +322,9 @@ class MetricEngine:
                 where.logged(name),
                 source,
                 value,
-                True,
-                source in self.prog_bar,
-                1,
+                on_epoch=True,
+                prog_bar=source in self.prog_bar,
+                batch_size=1,
                 add_dataloader_idx=where.in_step,
                 synced=where.shown(name) if synced else None,
                 claimed=name,
@@ -346,10 +348,10 @@ class MetricEngine:
         name: str,
         source: str,
         value: Tensor,
+        *,
         on_epoch: bool,
         prog_bar: bool,
         batch_size: int | None = None,
-        *,
         add_dataloader_idx: bool = True,
         synced: str | None = None,
         claimed: str | None = None,
