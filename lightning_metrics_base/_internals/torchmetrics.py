@@ -13,7 +13,7 @@ import contextlib
 import functools
 import inspect
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -557,8 +557,7 @@ def shared_curves(max_bytes: int = SHARED_CURVE_BYTES) -> Iterator[None]:
         importlib.import_module(f"torchmetrics.functional.classification.{name}")
         for name in ("precision_recall_curve", "roc")
     ]
-    originals = [module._binary_clf_curve for module in modules]
-    compute = originals[0]
+    compute = modules[0]._binary_clf_curve  # the same function in both
     kept: dict[tuple[Any, ...], list[tuple[Tensor, Tensor, tuple[Tensor, ...], list[int] | None]]] = {}
     held = 0
 
@@ -583,13 +582,33 @@ def shared_curves(max_bytes: int = SHARED_CURVE_BYTES) -> Iterator[None]:
             held += size
         return result
 
-    for module in modules:
-        setattr(module, "_binary_clf_curve", curve)  # noqa: B010 (a module's global, looked up per call)
+    with _lent([(vars(module), "_binary_clf_curve", curve) for module in modules]):  # looked up per call
+        yield
+
+
+@contextlib.contextmanager
+def _lent(places: Sequence[tuple[MutableMapping[str, Any], str, Any]]) -> Iterator[None]:
+    """Within, each ``namespace[name]`` of ``places`` holds the value lent; after, what it held before.
+
+    A namespace is a module's globals (``vars(module)``, or a function's ``__globals__``), where a
+    torchmetrics function looks the lent name up on every call.
+
+    Examples:
+        >>> namespace = {"f": len}
+        >>> with _lent([(namespace, "f", abs)]):
+        ...     namespace["f"](-2)
+        2
+        >>> namespace["f"] is len
+        True
+    """
+    held = [(namespace, name, namespace[name]) for namespace, name, _ in places]
+    for namespace, name, value in places:
+        namespace[name] = value
     try:
         yield
     finally:
-        for module, original in zip(modules, originals, strict=True):
-            setattr(module, "_binary_clf_curve", original)  # noqa: B010
+        for namespace, name, value in reversed(held):
+            namespace[name] = value
 
 
 def _nbytes(tensor: Tensor) -> int:
@@ -748,13 +767,8 @@ class ConfusionCounts:
             (c.MultilabelConfusionMatrix, "_multilabel_confusion_matrix_update", confusion),
         ]
         originals = [cls.update.__globals__[name] for cls, name, _ in places]
-        for cls, name, lent in places:
-            cls.update.__globals__[name] = lent
-        try:
+        with _lent([(cls.update.__globals__, name, lent) for cls, name, lent in places]):
             yield
-        finally:
-            for (cls, name, _), original in zip(places, originals, strict=True):
-                cls.update.__globals__[name] = original
 
 
 def _count(key: tuple[Any, ...], preds: Tensor, target: Tensor) -> Tensor:
