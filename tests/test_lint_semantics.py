@@ -278,6 +278,28 @@ def test_log_options_spread_with_double_star(spread: str, found: bool) -> None:
     assert (("LM101" in codes(body)) is found) and (("LM201" in codes(body)) is False)
 
 
+@pytest.mark.parametrize(
+    ("module_level", "local", "found"),
+    [
+        ("LOG = dict(on_step=False, on_epoch=True)", "", True),
+        ("LOG: dict = {'on_epoch': True}", "", True),
+        ("LOG = {'on_step': True, 'on_epoch': False}", "", False),
+        ("LOG = dict(on_epoch=True)\nLOG = dict(on_epoch=False)", "", False),  # bound twice: not guessed
+        ("LOG = dict(on_epoch=True)", "LOG = make_options()", False),  # the local name wins, unknown
+        ("LOG = dict(on_epoch=False)", "LOG = dict(on_epoch=True)", True),
+    ],
+)
+def test_log_options_spread_from_a_module_level_constant(module_level: str, local: str, found: bool) -> None:
+    body = f"""
+    {textwrap.indent(module_level, "    ").strip()}
+    class M(L.LightningModule):
+        def training_step(self, batch, batch_idx):
+            {local}
+            self.log("f1", torchmetrics.functional.f1_score(batch[0], batch[1], task="binary"), **LOG)
+    """
+    assert ("LM101" in codes(body)) is found
+
+
 def test_every_message_comes_from_the_rule_table() -> None:
     import ast as ast_module
 

@@ -171,6 +171,7 @@ class FileAnalysis:
         self._evaluate: set[str] = set()  # aliases of Hugging Face `evaluate`
         self._evaluate_load: set[str] = set()  # `from evaluate import load`
         self.options: dict[str, dict[str, ast.expr]] = {}  # self.X holding constant `self.log` options
+        self.module_options = _module_options(self.tree)  # NAME = dict(on_epoch=True) at module level
         self.dynamic: list[Held] = []  # metrics set with `setattr(self, computed_name, ...)`
         self._shared_collections: list[tuple[str, str, ast.stmt, str]] = []
         self.evaluate_attrs: set[str] = set()
@@ -1108,7 +1109,8 @@ class _Walker:
                 continue
             spread: Any = None
             if isinstance(keyword.value, ast.Name):
-                spread = ctx.env.get(keyword.value.id)
+                name = keyword.value.id  # a local name, else a module-level constant of the file
+                spread = ctx.env[name] if name in ctx.env else self.a.module_options.get(name)
             elif _is_self_attr(keyword.value):
                 spread = self.a.options.get(keyword.value.attr)  # type: ignore[attr-defined]
             elif isinstance(keyword.value, ast.Dict | ast.Call):
@@ -1785,6 +1787,24 @@ def _is_self_attr(node: ast.AST) -> bool:
 def _looks_like_function(full: str) -> bool:
     module, name = full.rsplit(".", 1)
     return "functional" in module or module.startswith("sklearn.metrics") or "_" in name
+
+
+def _module_options(tree: ast.Module) -> dict[str, dict[str, ast.expr]]:
+    """Names bound once at a module's top level to constant ``self.log`` options (``LOG = dict(on_epoch=True)``)."""
+    bound: dict[str, list[ast.expr]] = {}
+    for statement in tree.body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else []
+        if isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            targets = [statement.target]
+        value = statement.value if isinstance(statement, (ast.Assign, ast.AnnAssign)) else None
+        for target in targets:
+            if isinstance(target, ast.Name) and value is not None:
+                bound.setdefault(target.id, []).append(value)
+    options = {}
+    for name, values in bound.items():
+        if len(values) == 1 and (found := _options(values[0])) is not None:
+            options[name] = found
+    return options
 
 
 def _constant_keywords(call: ast.Call) -> dict[str, str | None]:
