@@ -300,6 +300,29 @@ def test_log_options_spread_from_a_module_level_constant(module_level: str, loca
     assert ("LM101" in codes(body)) is found
 
 
+@pytest.mark.parametrize(
+    ("hook", "logged", "found"),
+    [
+        ("validation_step", "self.log_dict(scores(self(batch[0]), batch[1]))", True),
+        ("validation_step", "self.log_dict({f'v_{k}': v for k, v in scores(*batch).items()})", True),
+        ("training_step", "self.log_dict(scores(self(batch[0]), batch[1]))", False),  # per step: the default
+        ("on_validation_epoch_end", "self.log_dict(scores(torch.cat(self.preds), torch.cat(self.target)))", False),
+    ],
+)
+def test_values_returned_by_a_function_of_the_file_are_followed(hook: str, logged: str, found: bool) -> None:
+    body = f"""
+    def scores(logits, target):
+        preds = logits.argmax(-1)
+        return {{"f1": torchmetrics.functional.f1_score(preds, target, task="multiclass", num_classes=3)}}
+
+    class M(L.LightningModule):
+        def {hook}(self, *args):
+            batch = args[0] if args else None
+            {logged}
+    """
+    assert ("LM101" in codes(body)) is found
+
+
 def test_every_message_comes_from_the_rule_table() -> None:
     import ast as ast_module
 

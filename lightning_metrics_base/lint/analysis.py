@@ -172,6 +172,9 @@ class FileAnalysis:
         self._evaluate_load: set[str] = set()  # `from evaluate import load`
         self.options: dict[str, dict[str, ast.expr]] = {}  # self.X holding constant `self.log` options
         self.module_options = _module_options(self.tree)  # NAME = dict(on_epoch=True) at module level
+        self.functions = {  # the functions defined at the file's top level, which a hook's values may come from
+            node.name: node for node in self.tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
         self.dynamic: list[Held] = []  # metrics set with `setattr(self, computed_name, ...)`
         self._shared_collections: list[tuple[str, str, ast.stmt, str]] = []
         self.evaluate_attrs: set[str] = set()
@@ -1038,19 +1041,28 @@ class _Walker:
                 self.usage.reset.add(func.value.attr)  # type: ignore[attr-defined]
 
     def _helper(self, call: ast.Call, ctx: Context) -> Value | None:
-        """Walk a method of the class called from a hook, in the hook's context; what it returns."""
+        """Walk a method of the class, or a function of the file, called from a hook, in the hook's context.
+
+        Returns what it returns. A method's ``self`` is the hook's; a function of the file is one defined at
+        its top level (``def scores(logits, y): return {"f1": f1_score(...)}``).
+        """
         func = call.func
-        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+            method, skipped = self.methods.get(func.attr), 1
+            if hook_defaults(func.attr) is not None:
+                return None
+        elif isinstance(func, ast.Name) and func.id not in ctx.env:
+            method, skipped = self.a.functions.get(func.id), 0
+        else:
             return None
-        method = self.methods.get(func.attr)
-        if method is None or hook_defaults(func.attr) is not None or ctx.depth >= 4:
+        if method is None or ctx.depth >= 4:
             return None
         key = (id(call), ctx.hook)
         if key in self._helper_values:
             return self._helper_values[key]
         self._helper_values[key] = None  # a recursive call sees nothing
         arguments = method.args
-        params = [arg.arg for arg in [*arguments.posonlyargs, *arguments.args]][1:]
+        params = [arg.arg for arg in [*arguments.posonlyargs, *arguments.args]][skipped:]
         env: dict[str, Any] = {}
         defaults = arguments.defaults
         for param, default in zip(params[len(params) - len(defaults) :], defaults, strict=True):
@@ -1465,8 +1477,7 @@ class _Walker:
                 return self._metric_value(kind, ref, held, node)
             if func.attr == "compute" and self._evaluate_metric(func.value, ctx) and node.keywords:
                 return Value("batch", "evaluate metric", False, None, node)  # `metric.compute(predictions=...)`
-        helper = self._helper(node, ctx)
-        if helper is not None:
+        if not isinstance(func, ast.Name) and (helper := self._helper(node, ctx)) is not None:
             return helper
         callee = self.a._callee(func)
         if callee is not None and callee[1][:1].islower():
@@ -1476,6 +1487,8 @@ class _Walker:
         if isinstance(func, ast.Name) and name[0] in self.a.project.metric_functions:
             what = self.a.project.metric_functions[name[0]]
             return Value("batch", what, is_additive(what, _constant_keywords(node)), None, node)
+        if isinstance(func, ast.Name) and (helper := self._helper(node, ctx)) is not None:
+            return helper
         if name[0] and len(node.args) >= 2 and _names_a_metric(name[0]) and self._unresolved(func):
             return Value("batch", name[0], is_additive(name[0], _constant_keywords(node)), None, node)
         return None
