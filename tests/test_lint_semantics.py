@@ -323,6 +323,67 @@ def test_values_returned_by_a_function_of_the_file_are_followed(hook: str, logge
     assert ("LM101" in codes(body)) is found
 
 
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        "torch.tensor(VALUE)",
+        "torch.as_tensor(VALUE, device=self.device)",
+        "torch.tensor(VALUE).to(self.device)",
+        "np.float32(VALUE)",
+        "float(VALUE)",
+    ],
+)
+def test_a_per_batch_value_cast_to_a_tensor_or_array_is_still_a_per_batch_value(wrapped: str) -> None:
+    value = "f1_score(batch[1].cpu(), self(batch[0]).argmax(-1).cpu(), average='macro')"
+    body = f"""
+    import numpy as np
+    from sklearn.metrics import f1_score
+    class M(L.LightningModule):
+        def validation_step(self, batch, batch_idx):
+            self.log("f1", {wrapped.replace("VALUE", value)})
+    """
+    assert [(code, severity) for _, code, severity in findings(body)] == [("LM101", "error")]
+    assert codes(body.replace("f1_score(batch", "len(batch")) == set()  # a cast of anything else: nothing
+
+
+@pytest.mark.parametrize(
+    ("held", "mean", "found"),
+    [
+        ("torchmetrics.functional.f1_score(self(x), y, task='binary')", "sum(self.outs) / len(self.outs)", True),
+        (
+            "{'f1': torchmetrics.functional.f1_score(self(x), y, task='binary')}",
+            "sum(o['f1'] for o in self.outs) / len(self.outs)",
+            True,
+        ),
+        (
+            "{'f1': torch.tensor(torchmetrics.functional.f1_score(self(x), y, task='binary'))}",
+            "torch.stack([o['f1'] for o in self.outs]).mean()",
+            True,
+        ),
+        (
+            "torch.nn.functional.mse_loss(self(x), y)",
+            "sum(self.outs) / len(self.outs)",
+            False,
+        ),  # a loss: a mean is right
+        ("torchmetrics.functional.f1_score(self(x), y, task='binary')", "sum(self.outs) / 2", False),
+    ],
+)
+def test_a_mean_of_step_values_taken_by_hand(held: str, mean: str, found: bool) -> None:
+    body = f"""
+    class M(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.outs = []
+        def validation_step(self, batch, batch_idx):
+            x, y = batch
+            self.outs.append({held})
+        def on_validation_epoch_end(self):
+            self.log("val_f1", {mean})
+            self.outs.clear()
+    """
+    assert ("LM103" in codes(body)) is found
+
+
 def test_every_message_comes_from_the_rule_table() -> None:
     import ast as ast_module
 

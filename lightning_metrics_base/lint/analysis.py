@@ -132,6 +132,11 @@ _INDEXED = (
     ast.Assign,
 )
 _WRAPPERS = ("item", "detach", "cpu", "float", "clone", "mean", "squeeze")
+_CASTS = {  # calls whose first argument's value they hold, as a tensor or an array
+    (module, function)
+    for module in ("torch", "np", "numpy")
+    for function in ("tensor", "as_tensor", "from_numpy", "array", "asarray", "float32", "float64")
+}
 
 
 class FileAnalysis:
@@ -862,10 +867,12 @@ class _Walker:
         self.returned: dict[str, Value] = {}  # keys of dicts a step returns holding per-batch metric values
         self.returns_batch: set[str] = set()  # stages whose step returns per-batch metric values under unknown keys
         self._helper_values: dict[tuple[int, str], Value | None] = {}
+        self._sums_over_len: set[int] = set()  # `sum(xs) / len(xs)`: the `sum` calls of a mean by hand
         self.in_helpers: dict[tuple[int, str], list[tuple[str, str, ast.AST, str]]] = {}
 
     def run(self, function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: Context) -> None:
         ctx.resets |= self._resets_in(function, ctx)
+        self._sums_over_len |= _sums_over_len(function)
         for statement in _statements(function.body):
             self._statement(statement, ctx)
 
@@ -1338,7 +1345,7 @@ class _Walker:
     # ------------------------------------------------------------------ LM103
 
     def _mean_of_batches(self, call: ast.Call, ctx: Context) -> None:
-        if ctx.defaults.per_batch or not _is_mean(call):
+        if ctx.defaults.per_batch or not (_is_mean(call) or id(call) in self._sums_over_len):
             return
         outputs = _outputs_parameter(self.methods.get(ctx.hook))
         for child in ast.walk(call):
@@ -1450,6 +1457,12 @@ class _Walker:
             return self._metric_value("object", getattr_ref, self._held_ref(getattr_ref), node)
         if isinstance(func, ast.Name) and func.id in ("float", "round", "abs") and node.args:
             return self._value(node.args[0], ctx)
+        if tuple(_chain(func)) in _CASTS and node.args:  # `torch.tensor(f1_score(...), device=...)`
+            return self._value(node.args[0], ctx)
+        if isinstance(func, ast.Attribute) and func.attr in ("to", "type_as"):  # `value.to(self.device)`
+            inner = self._value(func.value, ctx)
+            if inner is not None and inner.kind == "batch":
+                return inner
         if isinstance(func, ast.Attribute) and func.attr in _WRAPPERS and not node.args:
             inner = self._value(func.value, ctx)
             if inner is not None:
@@ -1865,6 +1878,20 @@ def _moves_to_cuda(call: ast.Call) -> bool:
         first = target.args[0]
         return isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.startswith("cuda")
     return False
+
+
+def _sums_over_len(function: ast.AST) -> set[int]:
+    """The ``sum(...)`` calls that a function divides by a ``len(...)``: a mean taken by hand."""
+    return {
+        id(node.left)
+        for node in ast.walk(function)
+        if isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Div)
+        and isinstance(node.left, ast.Call)
+        and _is_name(node.left.func, "sum")
+        and isinstance(node.right, ast.Call)
+        and _is_name(node.right.func, "len")
+    }
 
 
 def _is_mean(call: ast.Call) -> bool:
